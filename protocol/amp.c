@@ -1,0 +1,790 @@
+/*
+ * amp.c - the ask/answer/error layer over a bufferevent, after Twisted's
+ * AMP: a box with "_command" and an optional "_ask" tag is a command; the
+ * peer answers with "_answer" (echoing the tag) or "_error" with a code
+ * and a description. Commands are declared in a table with their
+ * arguments, which are checked here before any handler runs.
+ *
+ * Rules this file keeps:
+ * - only a broken frame or an I/O error closes a connection: an unknown
+ *   command, bad arguments or a failing handler answer an error for that
+ *   one command;
+ * - every ask we send gets its callback exactly once, the answer, the
+ *   peer's error, or CONNECTION_LOST when the connection goes;
+ * - a connection is never freed inside a callback that is using it: close
+ *   is deferred to the event loop;
+ * - a sender can see congestion and wait for the drain callback, so a
+ *   slow peer cannot make us buffer without bound.
+ */
+#include <sys/queue.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "common.h"
+#include "protocol.h"
+
+/* An ask we sent, waiting for its answer. */
+struct amp_ask {
+	TAILQ_ENTRY(amp_ask) entry;
+	uint64_t	 tag;
+	amp_answer_fn	 cb;
+	void		*arg;
+};
+
+/* An ask we received, until it is answered. */
+struct amp_request {
+	TAILQ_ENTRY(amp_request) entry;
+	struct amp_conn	*conn;		/* NULL once the connection is gone */
+	char		*tag;		/* NULL for a tell */
+	const char	*command;	/* the table's name: static */
+	int		 on_heap;	/* asks are; tells live on the stack */
+};
+
+struct amp_conn {
+	struct bufferevent		*in;	/* reads from here */
+	struct bufferevent		*out;	/* writes here; may be == in */
+	const struct amp_command	*table;
+	const struct amp_conn_cbs	*cbs;
+	void				*ctx;
+	char				*name;
+	size_t				 limit;
+	uint64_t			 next_tag;
+	TAILQ_HEAD(, amp_ask)		 asks;
+	TAILQ_HEAD(, amp_request)	 requests;
+	struct amp_request		*current; /* being handled, unanswered */
+
+	int		 closing;
+	int		 flushing;
+	int		 paused;
+	int		 congested;
+	char		*close_reason;
+	struct event	*finish_ev;	/* deferred close */
+	struct event	*flush_timer;
+	struct event	*resume_ev;	/* deferred read after resume */
+
+	uint64_t	 frames_in, frames_out, bytes_in, bytes_out;
+};
+
+static void	amp_read_cb(struct bufferevent *, void *);
+static void	amp_write_cb(struct bufferevent *, void *);
+static void	amp_event_cb(struct bufferevent *, short, void *);
+static void	amp_finish_cb(evutil_socket_t, short, void *);
+static void	amp_resume_cb(evutil_socket_t, short, void *);
+
+static const char *amp_type_names[] = {
+	[AMP_T_STRING] = "a string",
+	[AMP_T_INT] = "an integer",
+	[AMP_T_NUMBER] = "a number",
+	[AMP_T_BOOL] = "a boolean",
+	[AMP_T_ARRAY] = "an array",
+	[AMP_T_OBJECT] = "an object",
+	[AMP_T_ANY] = "any value",
+};
+
+const char *
+amp_type_name(enum amp_type t)
+{
+	if ((size_t)t >= DM_NELEM(amp_type_names) || amp_type_names[t] == NULL)
+		return "an unknown type";
+	return amp_type_names[t];
+}
+
+static struct amp_conn *
+amp_conn_alloc(struct bufferevent *in, struct bufferevent *out,
+    const struct amp_command *table, const struct amp_conn_cbs *cbs,
+    void *ctx)
+{
+	struct amp_conn *c = xcalloc(1, sizeof *c);
+	struct event_base *base = bufferevent_get_base(in);
+
+	c->in = in;
+	c->out = out;
+	c->table = table;
+	c->cbs = cbs;
+	c->ctx = ctx;
+	c->name = xstrdup("peer");
+	c->limit = FRAME_LIMIT_PREAUTH;
+	c->next_tag = 1;
+	TAILQ_INIT(&c->asks);
+	TAILQ_INIT(&c->requests);
+	c->finish_ev = event_new(base, -1, 0, amp_finish_cb, c);
+	c->resume_ev = event_new(base, -1, 0, amp_resume_cb, c);
+	if (c->finish_ev == NULL || c->resume_ev == NULL)
+		fatalx("amp: cannot create events");
+
+	bufferevent_setcb(in, amp_read_cb, in == out ? amp_write_cb : NULL,
+	    amp_event_cb, c);
+	if (out != in)
+		bufferevent_setcb(out, NULL, amp_write_cb, amp_event_cb, c);
+	bufferevent_setwatermark(out, EV_WRITE, AMP_OUTPUT_LOW, 0);
+	bufferevent_enable(in, EV_READ);
+	bufferevent_enable(out, EV_WRITE);
+	return c;
+}
+
+struct amp_conn *
+amp_conn_new(struct bufferevent *bev, const struct amp_command *table,
+    const struct amp_conn_cbs *cbs, void *ctx)
+{
+	return amp_conn_alloc(bev, bev, table, cbs, ctx);
+}
+
+struct amp_conn *
+amp_conn_new_split(struct bufferevent *in, struct bufferevent *out,
+    const struct amp_command *table, const struct amp_conn_cbs *cbs,
+    void *ctx)
+{
+	return amp_conn_alloc(in, out, table, cbs, ctx);
+}
+
+void
+amp_conn_set_limit(struct amp_conn *c, size_t limit)
+{
+	if (limit > FRAME_LIMIT_MAX)
+		limit = FRAME_LIMIT_MAX;
+	c->limit = limit;
+}
+
+size_t
+amp_conn_limit(const struct amp_conn *c)
+{
+	return c->limit;
+}
+
+void
+amp_conn_set_table(struct amp_conn *c, const struct amp_command *table)
+{
+	c->table = table;
+}
+
+void *
+amp_conn_ctx(const struct amp_conn *c)
+{
+	return c->ctx;
+}
+
+void
+amp_conn_set_ctx(struct amp_conn *c, void *ctx)
+{
+	c->ctx = ctx;
+}
+
+void
+amp_conn_set_name(struct amp_conn *c, const char *name)
+{
+	free(c->name);
+	c->name = xstrdup(name);
+}
+
+const char *
+amp_conn_name(const struct amp_conn *c)
+{
+	return c->name;
+}
+
+struct bufferevent *
+amp_conn_bev(const struct amp_conn *c)
+{
+	return c->in;
+}
+
+int
+amp_conn_closing(const struct amp_conn *c)
+{
+	return c->closing;
+}
+
+size_t
+amp_conn_output_len(const struct amp_conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->out));
+}
+
+int
+amp_conn_congested(const struct amp_conn *c)
+{
+	return c->congested;
+}
+
+void
+amp_conn_counters(const struct amp_conn *c, uint64_t *fin, uint64_t *fout,
+    uint64_t *bin, uint64_t *bout)
+{
+	if (fin != NULL)
+		*fin = c->frames_in;
+	if (fout != NULL)
+		*fout = c->frames_out;
+	if (bin != NULL)
+		*bin = c->bytes_in;
+	if (bout != NULL)
+		*bout = c->bytes_out;
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+static void
+amp_schedule_finish(struct amp_conn *c)
+{
+	event_active(c->finish_ev, EV_TIMEOUT, 1);
+}
+
+static void
+amp_flush_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct amp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->flushing = 0;
+	amp_schedule_finish(c);
+}
+
+void
+amp_conn_close(struct amp_conn *c, const char *reason, int flush)
+{
+	struct timeval tv;
+
+	if (c->closing) {
+		/* A second close without flush cuts a pending flush short. */
+		if (c->flushing && !flush) {
+			c->flushing = 0;
+			amp_schedule_finish(c);
+		}
+		return;
+	}
+	c->closing = 1;
+	c->close_reason = xstrdup(reason != NULL ? reason : "closed");
+	bufferevent_disable(c->in, EV_READ);
+	if (flush && amp_conn_output_len(c) > 0) {
+		c->flushing = 1;
+		bufferevent_setwatermark(c->out, EV_WRITE, 0, 0);
+		tv.tv_sec = (time_t)AMP_FLUSH_TIMEOUT;
+		tv.tv_usec = 0;
+		c->flush_timer = evtimer_new(bufferevent_get_base(c->in),
+		    amp_flush_timeout_cb, c);
+		if (c->flush_timer == NULL)
+			fatalx("amp: cannot create flush timer");
+		evtimer_add(c->flush_timer, &tv);
+		return;
+	}
+	amp_schedule_finish(c);
+}
+
+static void
+amp_conn_free(struct amp_conn *c)
+{
+	if (c->out != c->in)
+		bufferevent_free(c->out);
+	bufferevent_free(c->in);
+	event_free(c->finish_ev);
+	event_free(c->resume_ev);
+	if (c->flush_timer != NULL)
+		event_free(c->flush_timer);
+	free(c->close_reason);
+	free(c->name);
+	free(c);
+}
+
+/* The one place a connection ends: from the loop, never from a caller. */
+static void
+amp_finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct amp_conn *c = arg;
+	struct amp_error err;
+	struct amp_ask *a;
+	struct amp_request *r;
+	char why[256];
+
+	(void)fd;
+	(void)what;
+	if (c->flushing)
+		return;		/* the write callback or the timer comes back */
+	bufferevent_disable(c->in, EV_READ | EV_WRITE);
+	bufferevent_disable(c->out, EV_READ | EV_WRITE);
+
+	snprintf(why, sizeof why, "connection to %s lost: %s", c->name,
+	    c->close_reason);
+	err.code = AMP_E_CONNECTION_LOST;
+	err.description = why;
+	/* Callbacks may ask again; those asks are failed here too. */
+	while ((a = TAILQ_FIRST(&c->asks)) != NULL) {
+		TAILQ_REMOVE(&c->asks, a, entry);
+		a->cb(c, NULL, &err, a->arg);
+		free(a);
+	}
+	while ((r = TAILQ_FIRST(&c->requests)) != NULL) {
+		TAILQ_REMOVE(&c->requests, r, entry);
+		r->conn = NULL;
+	}
+	if (c->cbs != NULL && c->cbs->on_close != NULL)
+		c->cbs->on_close(c, c->close_reason, c->ctx);
+	amp_conn_free(c);
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+static int
+amp_send(struct amp_conn *c, json_t *box)
+{
+	struct evbuffer *out = bufferevent_get_output(c->out);
+	struct frame_err ferr;
+	size_t before = evbuffer_get_length(out);
+
+	if (c->closing)
+		return -1;
+	if (frame_encode(out, box, c->limit, &ferr) == -1) {
+		log_warn("%s: not sent: %s", c->name, ferr.text);
+		return -1;
+	}
+	c->frames_out++;
+	c->bytes_out += evbuffer_get_length(out) - before;
+	if (!c->congested && evbuffer_get_length(out) > AMP_OUTPUT_HIGH)
+		c->congested = 1;
+	return 0;
+}
+
+int
+amp_tell(struct amp_conn *c, const char *command, json_t *args)
+{
+	json_t *box = args != NULL ? args : json_object();
+	int rc;
+
+	json_object_set_new(box, "_command", json_string(command));
+	rc = amp_send(c, box);
+	json_decref(box);
+	return rc;
+}
+
+int
+amp_ask(struct amp_conn *c, const char *command, json_t *args,
+    amp_answer_fn cb, void *arg)
+{
+	json_t *box = args != NULL ? args : json_object();
+	struct amp_ask *a;
+	char tag[24];
+	int rc;
+
+	if (c->closing) {
+		json_decref(box);
+		return -1;
+	}
+	a = xmalloc(sizeof *a);
+	a->tag = c->next_tag++;
+	a->cb = cb;
+	a->arg = arg;
+	snprintf(tag, sizeof tag, "%llu", (unsigned long long)a->tag);
+	json_object_set_new(box, "_command", json_string(command));
+	json_object_set_new(box, "_ask", json_string(tag));
+	rc = amp_send(c, box);
+	json_decref(box);
+	if (rc == -1) {
+		free(a);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&c->asks, a, entry);
+	return 0;
+}
+
+/* ---- answering -------------------------------------------------------- */
+
+static void
+amp_request_free(struct amp_request *r)
+{
+	if (r->conn != NULL) {
+		if (r->conn->current == r)
+			r->conn->current = NULL;
+		if (r->on_heap)
+			TAILQ_REMOVE(&r->conn->requests, r, entry);
+	}
+	if (r->on_heap) {
+		free(r->tag);
+		free(r);
+	}
+}
+
+void
+amp_answer(struct amp_request *r, json_t *result)
+{
+	json_t *box;
+
+	if (r->tag != NULL && r->conn != NULL) {
+		box = result != NULL ? result : json_object();
+		json_object_set_new(box, "_answer", json_string(r->tag));
+		amp_send(r->conn, box);
+		json_decref(box);
+	} else if (result != NULL)
+		json_decref(result);
+	amp_request_free(r);
+}
+
+static void
+amp_send_error(struct amp_conn *c, const char *tag, const char *code,
+    const char *text)
+{
+	json_t *box;
+
+	box = json_pack("{s:s, s:s, s:o}", "_error", tag, "_error_code", code,
+	    "_error_description", json_string_lossy(text, strlen(text)));
+	if (box == NULL)
+		fatalx("amp: cannot build an error box");
+	amp_send(c, box);
+	json_decref(box);
+}
+
+void
+amp_fail(struct amp_request *r, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (r->tag != NULL && r->conn != NULL) {
+		va_start(ap, fmt);
+		xvasprintf(&text, fmt, ap);
+		va_end(ap);
+		amp_send_error(r->conn, r->tag, code, text);
+		free(text);
+	}
+	amp_request_free(r);
+}
+
+void
+amp_request_drop(struct amp_request *r)
+{
+	amp_request_free(r);
+}
+
+struct amp_conn *
+amp_request_conn(const struct amp_request *r)
+{
+	return r->conn;
+}
+
+const char *
+amp_request_command(const struct amp_request *r)
+{
+	return r->command;
+}
+
+int
+amp_request_wants_answer(const struct amp_request *r)
+{
+	return r->tag != NULL;
+}
+
+/* ---- receiving -------------------------------------------------------- */
+
+static int
+amp_type_ok(json_t *v, enum amp_type t)
+{
+	switch (t) {
+	case AMP_T_STRING:
+		return json_is_string(v);
+	case AMP_T_INT:
+		return json_is_integer(v);
+	case AMP_T_NUMBER:
+		return json_is_number(v);
+	case AMP_T_BOOL:
+		return json_is_boolean(v);
+	case AMP_T_ARRAY:
+		return json_is_array(v);
+	case AMP_T_OBJECT:
+		return json_is_object(v);
+	case AMP_T_ANY:
+		return 1;
+	}
+	return 0;
+}
+
+int
+amp_check_args(json_t *box, const struct amp_arg *args, char *why,
+    size_t whylen)
+{
+	const struct amp_arg *a;
+	json_t *v;
+
+	for (a = args; a != NULL && a->name != NULL; a++) {
+		v = json_object_get(box, a->name);
+		if (v == NULL || json_is_null(v)) {
+			if (a->optional)
+				continue;
+			snprintf(why, whylen, "missing argument '%s'",
+			    a->name);
+			return -1;
+		}
+		if (!amp_type_ok(v, a->type)) {
+			snprintf(why, whylen, "argument '%s' must be %s",
+			    a->name, amp_type_name(a->type));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct amp_command *
+amp_lookup(const struct amp_command *table, const char *name)
+{
+	const struct amp_command *cmd;
+
+	for (cmd = table; cmd != NULL && cmd->name != NULL; cmd++)
+		if (strcmp(cmd->name, name) == 0)
+			return cmd;
+	return NULL;
+}
+
+static void
+amp_dispatch_command(struct amp_conn *c, json_t *box, const char *name)
+{
+	const struct amp_command *cmd;
+	struct amp_request tell, *r;
+	json_t *jtag = json_object_get(box, "_ask");
+	const char *tag = NULL;
+	char why[256];
+	int rc;
+
+	if (jtag != NULL) {
+		if (!json_is_string(jtag)) {
+			log_warn("%s: command '%s' with an _ask that is not "
+			    "a string; ignored", c->name, name);
+			return;
+		}
+		tag = json_string_value(jtag);
+	}
+	if ((cmd = amp_lookup(c->table, name)) == NULL) {
+		if (tag != NULL)
+			amp_send_error(c, tag, AMP_E_UNHANDLED,
+			    name[0] == '\0' ? "empty command name" :
+			    "unknown command");
+		else
+			log_warn("%s: unknown command '%.64s' ignored",
+			    c->name, name);
+		return;
+	}
+	if (amp_check_args(box, cmd->args, why, sizeof why) == -1) {
+		if (tag != NULL)
+			amp_send_error(c, tag, AMP_E_BAD_ARGUMENT, why);
+		else
+			log_warn("%s: %s: %s; ignored", c->name, name, why);
+		return;
+	}
+	if (tag != NULL) {
+		r = xcalloc(1, sizeof *r);
+		r->tag = xstrdup(tag);
+		r->on_heap = 1;
+		r->conn = c;
+		TAILQ_INSERT_TAIL(&c->requests, r, entry);
+	} else {
+		memset(&tell, 0, sizeof tell);
+		tell.conn = c;
+		r = &tell;
+	}
+	r->command = cmd->name;
+	c->current = r;
+	rc = cmd->handler(r, box);
+	if (c->current == r) {		/* not answered during the call */
+		c->current = NULL;
+		if (r == &tell)
+			return;
+		if (rc == -1)
+			amp_fail(r, AMP_E_FAILED, "command '%s' failed",
+			    cmd->name);
+	}
+}
+
+static struct amp_ask *
+amp_find_ask(struct amp_conn *c, json_t *jtag)
+{
+	struct amp_ask *a;
+	const char *s;
+	char *end;
+	unsigned long long tag;
+
+	if (!json_is_string(jtag))
+		return NULL;
+	s = json_string_value(jtag);
+	errno = 0;
+	tag = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+		return NULL;
+	/* Answers mostly come in order: the first is usually the one. */
+	TAILQ_FOREACH(a, &c->asks, entry)
+		if (a->tag == tag)
+			return a;
+	return NULL;
+}
+
+static void
+amp_dispatch_answer(struct amp_conn *c, json_t *box, json_t *jtag, int error)
+{
+	struct amp_error err;
+	struct amp_ask *a;
+
+	if ((a = amp_find_ask(c, jtag)) == NULL) {
+		log_warn("%s: %s for an ask we did not make; ignored",
+		    c->name, error ? "error" : "answer");
+		return;
+	}
+	TAILQ_REMOVE(&c->asks, a, entry);
+	if (error) {
+		err.code = json_get_str(box, "_error_code", "UNKNOWN");
+		err.description = json_get_str(box, "_error_description",
+		    "(no description)");
+		a->cb(c, NULL, &err, a->arg);
+	} else
+		a->cb(c, box, NULL, a->arg);
+	free(a);
+}
+
+static void
+amp_dispatch(struct amp_conn *c, json_t *box)
+{
+	json_t *v;
+
+	if ((v = json_object_get(box, "_command")) != NULL) {
+		if (json_is_string(v))
+			amp_dispatch_command(c, box, json_string_value(v));
+		else
+			log_warn("%s: _command is not a string; ignored",
+			    c->name);
+	} else if ((v = json_object_get(box, "_answer")) != NULL)
+		amp_dispatch_answer(c, box, v, 0);
+	else if ((v = json_object_get(box, "_error")) != NULL)
+		amp_dispatch_answer(c, box, v, 1);
+	else
+		log_warn("%s: box without _command, _answer or _error; "
+		    "ignored", c->name);
+}
+
+static void
+amp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct amp_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct frame_err ferr;
+	json_t *box;
+	size_t before;
+	int rc;
+	char why[300];
+
+	while (!c->closing && !c->paused) {
+		before = evbuffer_get_length(in);
+		rc = frame_decode(in, c->limit, &box, &ferr);
+		if (rc == 0)
+			break;
+		if (rc == -1) {
+			snprintf(why, sizeof why, "broken frame (%s): %s",
+			    frame_error_name(ferr.code), ferr.text);
+			log_warn("%s: %s", c->name, why);
+			amp_conn_close(c, why, 0);
+			break;
+		}
+		c->frames_in++;
+		c->bytes_in += before - evbuffer_get_length(in);
+		amp_dispatch(c, box);
+		json_decref(box);
+	}
+}
+
+static void
+amp_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct amp_conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->flushing) {
+		if (left == 0) {
+			c->flushing = 0;
+			amp_schedule_finish(c);
+		}
+		return;
+	}
+	if (c->congested && left <= AMP_OUTPUT_LOW) {
+		c->congested = 0;
+		if (c->cbs != NULL && c->cbs->on_drain != NULL)
+			c->cbs->on_drain(c, c->ctx);
+	}
+}
+
+static void
+amp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct amp_conn *c = arg;
+	char why[256];
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof why, "closed by peer");
+	else if (what & BEV_EVENT_ERROR)
+		snprintf(why, sizeof why, "%s error: %s",
+		    (what & BEV_EVENT_READING) ? "read" : "write",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	else
+		return;
+	/* The peer is gone: there is nobody left to flush to, and a close
+	 * without flush also cuts short one that was flushing. */
+	amp_conn_close(c, why, 0);
+}
+
+/* ---- flow control ----------------------------------------------------- */
+
+void
+amp_conn_pause(struct amp_conn *c)
+{
+	c->paused = 1;
+	bufferevent_disable(c->in, EV_READ);
+}
+
+static void
+amp_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct amp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (!c->closing && !c->paused)
+		amp_read_cb(c->in, c);
+}
+
+void
+amp_conn_resume(struct amp_conn *c)
+{
+	if (!c->paused || c->closing)
+		return;
+	c->paused = 0;
+	bufferevent_enable(c->in, EV_READ);
+	/* Frames already buffered would wait for the next byte otherwise. */
+	if (evbuffer_get_length(bufferevent_get_input(c->in)) > 0)
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
+}
+
+int
+amp_conn_flush_now(struct amp_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->out);
+	evutil_socket_t fd = bufferevent_getfd(c->out);
+	int n;
+
+	if (c->closing)
+		return -1;
+	if (fd < 0)
+		return evbuffer_get_length(out) > 0 ? 1 : 0;
+	while (evbuffer_get_length(out) > 0) {
+		n = evbuffer_write(out, fd);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 1;
+			return -1;
+		}
+	}
+	return 0;
+}
