@@ -58,7 +58,9 @@ int	frame_decode(struct evbuffer *in, size_t limit, json_t **out,
 long	frame_decode_mem(const void *data, size_t len, size_t limit,
 	    json_t **out, struct frame_err *err);
 /* Appends obj as one frame. -1 (and nothing appended) when it would be
- * longer than limit or cannot be encoded. */
+ * longer than limit (FRAME_E_TOO_LONG), or is a frame the peer would
+ * refuse (FRAME_E_NOT_OBJECT, FRAME_E_TOO_DEEP, FRAME_E_BAD_UTF8 for a
+ * string holding U+0000), or cannot be encoded at all (FRAME_E_ENCODE). */
 int	frame_encode(struct evbuffer *out, const json_t *obj, size_t limit,
 	    struct frame_err *err);
 /* "FRAME_TOO_LONG" and the like, for logs and tests. */
