@@ -5,7 +5,9 @@
  * its memory stays bounded by about twice the cap whatever a test does.
  *
  * It must never grow past 2 * cap + CAPTURE_READ_CHUNK + CAPTURE_HEADROOM
- * bytes, and never allocate for a test that prints nothing.
+ * bytes, never allocate for a test that prints nothing, and never keep a
+ * big buffer from one test to the next: every fork of the worker copies
+ * the page table of what it holds.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +17,12 @@
 
 #include "common.h"
 #include "worker.h"
+
+/* A buffer up to this size is kept for the next test; a bigger one, left
+ * by a test that printed a lot, is freed. */
+#define CAPTURE_KEEP	(16u * 1024)
+/* The least room a read is given. */
+#define CAPTURE_READ_MIN	4096
 
 void
 capture_init(struct capture *c, size_t cap)
@@ -27,9 +35,26 @@ capture_init(struct capture *c, size_t cap)
 void
 capture_reset(struct capture *c)
 {
+	if (c->size > CAPTURE_KEEP) {
+		free(c->buf);
+		c->buf = NULL;
+		c->size = 0;
+	}
 	c->start = CAPTURE_HEADROOM;
 	c->len = 0;
 	c->total = 0;
+}
+
+void
+capture_give_back(struct capture *c, struct capture *old)
+{
+	if (c->buf == NULL && c->len == 0 && old->size <= CAPTURE_KEEP) {
+		c->buf = old->buf;
+		c->size = old->size;
+	} else
+		free(old->buf);
+	old->buf = NULL;
+	old->size = 0;
 }
 
 void
@@ -38,7 +63,9 @@ capture_free(struct capture *c)
 	free(c->buf);
 	c->buf = NULL;
 	c->size = 0;
-	capture_reset(c);
+	c->start = CAPTURE_HEADROOM;
+	c->len = 0;
+	c->total = 0;
 }
 
 /* Makes room for want more bytes after the data: slides the data back to
@@ -88,14 +115,23 @@ capture_add(struct capture *c, const void *data, size_t len)
 	c->len += len;
 }
 
+/* Reads into the room there is, growing it as a stream proves long:
+ * most tests print little or nothing. */
 ssize_t
 capture_read_fd(struct capture *c, int fd)
 {
+	size_t room = c->size - (c->start + c->len);
 	ssize_t n;
 
-	capture_room(c, CAPTURE_READ_CHUNK);
+	if (c->buf == NULL || room < CAPTURE_READ_MIN) {
+		capture_room(c, c->len < CAPTURE_READ_MIN ? CAPTURE_READ_MIN :
+		    c->len < CAPTURE_READ_CHUNK ? c->len : CAPTURE_READ_CHUNK);
+		room = c->size - (c->start + c->len);
+	}
+	if (room > CAPTURE_READ_CHUNK)
+		room = CAPTURE_READ_CHUNK;
 	do
-		n = read(fd, c->buf + c->start + c->len, CAPTURE_READ_CHUNK);
+		n = read(fd, c->buf + c->start + c->len, room);
 	while (n == -1 && errno == EINTR);
 	if (n > 0) {
 		c->len += (size_t)n;

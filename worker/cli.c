@@ -32,6 +32,7 @@ struct cli {
 	size_t				 ntests;
 	size_t				 next;
 	size_t				 counts[OUTCOME_COUNT];
+	struct event			*pump_ev;
 	int				 pumping;
 	int				 interrupted;
 	int				 done;
@@ -49,10 +50,10 @@ static const char *const cli_labels[OUTCOME_COUNT] = {
 	[OUTCOME_INTERRUPTED] = "INTR",
 };
 
-/* How the summary names each count, in the order it gives them. */
+/* How the closing line names each count, in the order distmgr's does. */
 static const struct {
-	enum outcome	 outcome;
-	const char	*what;
+	enum test_outcome	 outcome;
+	const char		*what;
 } cli_summary_names[] = {
 	{ OUTCOME_PASS, "passed" },
 	{ OUTCOME_FAIL, "failed" },
@@ -181,27 +182,29 @@ cli_print(const struct suite_test *t, const struct test_result *res)
 		printf("      %s\n", res->message);
 	if (res->signal != 0 && res->outcome == OUTCOME_PASS)
 		printf("      died of %s, as expected\n",
-		    signal_name(res->signal, name, sizeof name));
+		    runner_signal_name(res->signal, name, sizeof name));
 	cli_print_stream("stdout", res->out, res->out_len);
 	cli_print_stream("stderr", res->err, res->err_len);
 	fflush(stdout);
 }
 
+/* "distworker: 3 passed, 1 failed in 0.12s", naming only the outcomes
+ * that occurred, like distmgr's closing line. */
 static void
 cli_summary(const struct cli *c, double seconds)
 {
-	size_t i;
+	size_t i, n;
 	const char *sep = "";
 
 	printf("%s: ", log_progname());
 	for (i = 0; i < DM_NELEM(cli_summary_names); i++) {
-		if (c->counts[cli_summary_names[i].outcome] == 0 && i > 1)
+		if ((n = c->counts[cli_summary_names[i].outcome]) == 0)
 			continue;
-		printf("%s%zu %s", sep, c->counts[cli_summary_names[i].outcome],
-		    cli_summary_names[i].what);
+		printf("%s%zu %s", sep, n, cli_summary_names[i].what);
 		sep = ", ";
 	}
-	printf(" in %.2f s\n", seconds);
+	printf("%s in %.2fs\n", sep[0] == '\0' ? "no tests ran" : "",
+	    seconds);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -219,10 +222,15 @@ cli_done(void *ctx, const struct suite *suite, size_t index,
 	cli_pump(c);
 }
 
+/* Tests that finish at once run for at most this long per turn of the
+ * loop, so that Ctrl-C is seen during a long run of quick tests. */
+#define CLI_PUMP_SECONDS	0.02
+
 static void
 cli_pump(struct cli *c)
 {
 	char id[2 * SUITE_STRING_MAX + 2];
+	double until = clock_mono() + CLI_PUMP_SECONDS;
 	size_t index;
 
 	if (c->pumping)
@@ -230,6 +238,10 @@ cli_pump(struct cli *c)
 	c->pumping = 1;
 	while (!runner_busy(c->runner) && c->next < c->ntests &&
 	    !c->interrupted) {
+		if (clock_mono() > until) {
+			event_active(c->pump_ev, EV_TIMEOUT, 1);
+			break;
+		}
 		index = c->tests[c->next++];
 		if (!c->cfg.boxed) {
 			/* Before a test that may take this process down. */
@@ -242,6 +254,14 @@ cli_pump(struct cli *c)
 	c->done = !runner_busy(c->runner) &&
 	    (c->next == c->ntests || c->interrupted);
 	c->pumping = 0;
+}
+
+static void
+cli_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	cli_pump(arg);
 }
 
 static void
@@ -264,7 +284,7 @@ cli_exit_status(const struct cli *c)
 	if (c->interrupted)
 		return EXIT_INTERRUPTED;
 	for (i = 0; i < OUTCOME_COUNT; i++)
-		if (c->counts[i] > 0 && outcome_is_failure((enum outcome)i))
+		if (c->counts[i] > 0 && test_outcome_failed((enum test_outcome)i))
 			return EXIT_TESTS_FAILED;
 	return EXIT_OK;
 }
@@ -298,12 +318,15 @@ cli_loop(struct cli *c)
 		    cli_signal_cb, c);
 		event_add(sigs[i], NULL);
 	}
+	if ((c->pump_ev = event_new(c->base, -1, 0, cli_pump_cb, c)) == NULL)
+		fatalx("cannot create an event");
 	cli_pump(c);
 	while (!c->done)
 		event_base_loop(c->base, EVLOOP_ONCE);
 	for (i = 0; i < 2; i++)
 		if (sigs[i] != NULL)
 			event_free(sigs[i]);
+	event_free(c->pump_ev);
 }
 
 int

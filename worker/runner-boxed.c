@@ -6,11 +6,18 @@
  * parent (written before the child leaves, so it survives the child
  * crashing right after).
  *
+ * Most tests are quick, and what a quick test costs is mostly the fork:
+ * so the worker waits a few milliseconds for the child with SIGCHLD
+ * blocked, doing nothing (every page it wrote meanwhile would be copied
+ * for the child), and reaps it there; only a test that takes longer is
+ * handed to the event loop - pipe events, the timeout timer, SIGCHLD.
+ *
  * Whatever the child does - crash, exit, hang, flood its output, fork and
  * leave - the parent gets one result for it and nothing it left behind
- * in its process group outlives it. The parent must never block on the
- * child: everything it waits for comes through the event loop.
+ * in its process group outlives it. The parent never waits on a child
+ * for longer than BOX_QUICK_WAIT.
  */
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -19,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -44,6 +52,10 @@ struct box_page {
  * something outside the test's group may still be writing to. */
 #define BOX_READS_PER_WAKE	16
 #define BOX_READS_PER_DRAIN	1024
+/* Seconds a test may take and still be reaped without the event loop. */
+#define BOX_QUICK_WAIT		0.005
+/* The fatal and job-control signals whose handlers a child resets. */
+#define BOX_RESET_MAX		16
 
 struct boxed {
 	struct event_base		*base;
@@ -58,6 +70,11 @@ struct boxed {
 	struct event			*sigchld;
 	struct event			 timer;
 	struct event			 out_ev, err_ev;
+	int				 watching;	/* pipe events added */
+	sigset_t			 chld;		/* SIGCHLD alone */
+	int				 reset[BOX_RESET_MAX];
+	size_t				 nreset;
+	int				 reset_known;
 
 	/* The running test; pid 0 when none. */
 	pid_t				 pid;
@@ -69,8 +86,10 @@ struct boxed {
 	enum runner_stop		 stopped;
 	int				 out_fd, err_fd;	/* -1: closed */
 	struct capture			 out, err;
-	struct test_result		 res;
+	struct test_result		 res;	/* of a test not started */
 };
+
+static char	stdout_buf[BUFSIZ];
 
 static void	boxed_sigchld_cb(evutil_socket_t, short, void *);
 static void	boxed_timer_cb(evutil_socket_t, short, void *);
@@ -98,8 +117,15 @@ boxed_new(struct event_base *base, const struct runner_config *cfg,
 	if (b->sigchld == NULL || event_add(b->sigchld, NULL) == -1)
 		fatalx("cannot watch SIGCHLD");
 	evtimer_assign(&b->timer, base, boxed_timer_cb, b);
+	sigemptyset(&b->chld);
+	sigaddset(&b->chld, SIGCHLD);
 	capture_init(&b->out, cfg->output_cap);
 	capture_init(&b->err, cfg->output_cap);
+	/* Line by line, so that what a test printed before crashing is
+	 * kept; set once here for every child to inherit (glibc keeps a
+	 * used stream's buffering unless given a buffer of its own). */
+	fflush(stdout);
+	setvbuf(stdout, stdout_buf, _IOLBF, sizeof stdout_buf);
 	return b;
 }
 
@@ -122,24 +148,41 @@ boxed_busy(const struct boxed *b)
 /* What the worker set up for itself must not reach the test: its signal
  * handlers would write into the worker's own event loop, and a
  * sanitizer's handlers for fatal signals would turn a test's crash into
- * an exit. */
+ * an exit. Found once, so that a child resets only what is set (the
+ * worker's handlers are all in place before its first test). */
 static void
-boxed_child_signals(void)
+boxed_find_handlers(struct boxed *b)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
 	    SIGPIPE, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP };
+	struct sigaction sa;
+	size_t i;
+
+	for (i = 0; i < DM_NELEM(sigs) && b->nreset < BOX_RESET_MAX; i++)
+		if (sigaction(sigs[i], NULL, &sa) == 0 &&
+		    sa.sa_handler != SIG_DFL)
+			b->reset[b->nreset++] = sigs[i];
+	b->reset_known = 1;
+}
+
+static void
+boxed_child_signals(struct boxed *b)
+{
 	struct sigaction sa;
 	sigset_t none;
 	size_t i;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_DFL;
-	for (i = 0; i < DM_NELEM(sigs); i++)
-		sigaction(sigs[i], &sa, NULL);
+	for (i = 0; i < b->nreset; i++)
+		sigaction(b->reset[i], &sa, NULL);
+	/* The parent blocked SIGCHLD around the fork. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* The pipes' own descriptors stay open in the child: they are
+ * close-on-exec, and closing them would only cost the test time. */
 static void
 boxed_child_fds(struct boxed *b, const int pipes[4])
 {
@@ -149,14 +192,10 @@ boxed_child_fds(struct boxed *b, const int pipes[4])
 	if (pipes[0] != -1) {
 		dup2(pipes[1], 1);
 		dup2(pipes[3], 2);
-		for (i = 0; i < 4; i++)
-			close(pipes[i]);
 	}
 	for (i = 0; i < b->nclose; i++)
 		close(b->close_fds[i]);
 }
-
-static char	child_stdout_buf[BUFSIZ];
 
 static void DM_NORETURN
 boxed_child(struct boxed *b, const struct suite_test *t, const int pipes[4])
@@ -167,17 +206,15 @@ boxed_child(struct boxed *b, const struct suite_test *t, const int pipes[4])
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != b->parent)
 		_exit(127);
-	boxed_child_signals();
+	boxed_child_signals(b);
 	boxed_child_fds(b, pipes);
-	/* Line by line, so that what a test printed before crashing is
-	 * kept. glibc keeps a used stream's full buffering unless it is
-	 * given a buffer of its own. */
-	setvbuf(stdout, child_stdout_buf, _IOLBF, sizeof child_stdout_buf);
 	host_set_process(getpid());
 	b->page->state = BOX_RUNNING;
 	host_call(t, &b->page->end, &b->page->phase);
-	fflush(stdout);
-	fflush(stderr);
+	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
+		fflush(stdout);
+		fflush(stderr);
+	}
 	__atomic_store_n(&b->page->state, BOX_DONE, __ATOMIC_RELEASE);
 	_exit(0);
 }
@@ -214,9 +251,8 @@ boxed_pipes(struct boxed *b, int pipes[4])
 }
 
 static void
-boxed_watch(struct boxed *b, struct event *ev, int *slot, int fd)
+boxed_watch(struct boxed *b, struct event *ev, int fd)
 {
-	*slot = fd;
 	if (fd == -1)
 		return;
 	fd_set_nonblock(fd, 1);
@@ -224,38 +260,92 @@ boxed_watch(struct boxed *b, struct event *ev, int *slot, int fd)
 	event_add(ev, NULL);
 }
 
+/* What is left of the test's time when the loop takes it over. */
 static void
 boxed_arm_timer(struct boxed *b)
 {
 	struct timeval tv;
+	double left;
 
-	b->timeout = runner_timeout(b->cfg, b->test);
 	if (b->timeout <= 0)
 		return;
-	tv.tv_sec = (time_t)b->timeout;
-	tv.tv_usec = (suseconds_t)((b->timeout - (double)tv.tv_sec) * 1e6);
-	/* The loop's cached time may be old: in-process tests run before
-	 * this one took no turn of the loop. */
+	/* The loop's cached time may be old: in-process tests, and quick
+	 * boxed ones, run without a turn of the loop. */
 	event_base_update_cache_time(b->base);
+	left = b->timeout - (clock_mono() - b->started);
+	if (left < 0)
+		left = 0;
+	tv.tv_sec = (time_t)left;
+	tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6);
 	evtimer_add(&b->timer, &tv);
 }
+
+/* A child must not print again what this process had buffered. Looking
+ * writes nothing, so it copies no page for a child either. */
+static void
+boxed_flush_stdio(void)
+{
+	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
+		fflush(stdout);
+		fflush(stderr);
+	}
+}
+
+/*
+ * With SIGCHLD blocked since before the fork, waits up to BOX_QUICK_WAIT
+ * (or the test's timeout, if shorter) for the test's child, reaping any
+ * other child that ends meanwhile. Returns 1 with *status when the
+ * test's child ended, 0 when it still runs.
+ */
+static int
+boxed_quick_wait(struct boxed *b, int *status)
+{
+	double wait = BOX_QUICK_WAIT, left;
+	struct timespec ts;
+	pid_t pid;
+	int st, got;
+
+	if (b->timeout > 0 && b->timeout < wait)
+		wait = b->timeout;
+	for (;;) {
+		if ((left = b->started + wait - clock_mono()) <= 0)
+			return 0;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(left * 1e9);
+		if (sigtimedwait(&b->chld, NULL, &ts) == -1 && errno != EINTR)
+			return 0;
+		got = 0;
+		while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+			if (pid == b->pid) {
+				*status = st;
+				got = 1;
+			}
+		if (got)
+			return 1;
+	}
+}
+
+static void	boxed_finish(struct boxed *, int);
 
 int
 boxed_start(struct boxed *b, const struct suite *s, size_t index)
 {
 	const struct suite_test *t = suite_get(s, index);
-	int pipes[4];
+	sigset_t saved;
+	int pipes[4], status;
 	pid_t pid;
 
+	if (!b->reset_known)
+		boxed_find_handlers(b);
 	if (boxed_pipes(b, pipes) == -1)
 		return boxed_fail_now(b, s, index, "pipe");
-	/* A child must not print again what the parent had buffered. */
-	fflush(stdout);
-	fflush(stderr);
+	boxed_flush_stdio();
 	b->page->state = BOX_IDLE;
 	b->page->phase = PHASE_NONE;
+	sigprocmask(SIG_BLOCK, &b->chld, &saved);
 	b->started = clock_mono();
 	if ((pid = fork()) == -1) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
 		for (int i = 0; i < 4; i++)
 			if (pipes[i] != -1)
 				close(pipes[i]);
@@ -270,46 +360,70 @@ boxed_start(struct boxed *b, const struct suite *s, size_t index)
 	b->index = index;
 	b->test = t;
 	b->stopped = STOP_NONE;
+	b->timeout = runner_timeout(b->cfg, t);
+	b->out_fd = pipes[0];
+	b->err_fd = pipes[2];
 	if (pipes[0] != -1) {
 		close(pipes[1]);
 		close(pipes[3]);
 	}
-	boxed_watch(b, &b->out_ev, &b->out_fd, pipes[0]);
-	boxed_watch(b, &b->err_ev, &b->err_fd, pipes[2]);
+	if (boxed_quick_wait(b, &status)) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+		boxed_finish(b, status);
+		return 1;
+	}
+	/* A longer test: the loop watches it from here. A SIGCHLD that came
+	 * since the last look is delivered as the mask is restored. */
+	boxed_watch(b, &b->out_ev, b->out_fd);
+	boxed_watch(b, &b->err_ev, b->err_fd);
+	b->watching = b->out_fd != -1;
 	boxed_arm_timer(b);
+	sigprocmask(SIG_SETMASK, &saved, NULL);
 	return 0;
 }
 
 static void
-boxed_close_stream(struct event *ev, int *fd)
+boxed_close_stream(struct boxed *b, struct event *ev, int *fd)
 {
 	if (*fd == -1)
 		return;
-	event_del(ev);
+	if (b->watching)
+		event_del(ev);
 	close(*fd);
 	*fd = -1;
 }
 
-/* Reads what the pipe holds; closes it at end of file. With drain, reads
- * until nothing is left now (the child is gone: what it wrote is all
- * there, and whoever else holds the pipe is not waited for). */
+/* Reads what the pipe holds now (a flooding test gets a few reads per
+ * wake-up); closes it at end of file. */
 static void
-boxed_read(struct event *ev, int *fd, struct capture *c, int drain)
+boxed_read(struct boxed *b, struct event *ev, int *fd, struct capture *c)
 {
 	ssize_t n;
 	int reads = 0;
 
-	while (*fd != -1 && reads++ < (drain ? BOX_READS_PER_DRAIN :
-	    BOX_READS_PER_WAKE)) {
+	while (*fd != -1 && reads++ < BOX_READS_PER_WAKE) {
 		n = capture_read_fd(c, *fd);
 		if (n > 0)
 			continue;
-		if (n == -1 && errno == EAGAIN && !drain)
+		if (n == -1 && errno == EAGAIN)
 			return;
-		boxed_close_stream(ev, fd);
+		boxed_close_stream(b, ev, fd);
 	}
-	if (drain)
-		boxed_close_stream(ev, fd);
+}
+
+/* Takes what the pipe holds once the child is gone - all it wrote is
+ * there - without waiting for whoever else may hold the other end, and
+ * closes it. FIONREAD keeps a blocking pipe from blocking. */
+static void
+boxed_drain(struct boxed *b, struct event *ev, int *fd, struct capture *c)
+{
+	int avail, reads = 0;
+
+	while (*fd != -1 && reads++ < BOX_READS_PER_DRAIN &&
+	    ioctl(*fd, FIONREAD, &avail) == 0 && avail > 0)
+		if (capture_read_fd(c, *fd) <= 0)
+			break;
+	boxed_close_stream(b, ev, fd);
 }
 
 static void
@@ -319,9 +433,9 @@ boxed_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	if (fd == b->out_fd)
-		boxed_read(&b->out_ev, &b->out_fd, &b->out, 0);
+		boxed_read(b, &b->out_ev, &b->out_fd, &b->out);
 	else if (fd == b->err_fd)
-		boxed_read(&b->err_ev, &b->err_fd, &b->err, 0);
+		boxed_read(b, &b->err_ev, &b->err_fd, &b->err);
 }
 
 static void
@@ -370,9 +484,9 @@ boxed_read_page(struct boxed *b, struct test_end *end)
 }
 
 static void
-boxed_judge(struct boxed *b, int status)
+boxed_judge(struct boxed *b, int status, struct test_result *res)
 {
-	static struct test_end end;
+	struct test_end end;
 	int finished = boxed_read_page(b, &end);
 	int phase = b->page->phase;
 
@@ -380,29 +494,43 @@ boxed_judge(struct boxed *b, int status)
 	 * own result. */
 	if (b->stopped != STOP_NONE && !(finished && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 0))
-		runner_judge_stopped(b->stopped, b->timeout, &b->res);
+		runner_judge_stopped(b->stopped, b->timeout, res);
 	else
-		runner_judge(b->test, &end, phase, finished, status, &b->res);
+		runner_judge(b->test, &end, phase, finished, status, res);
 }
 
+/*
+ * The done callback may start the next test, and a quick one finishes
+ * inside it: so the finished test's output and result are handed over
+ * in storage of their own, the next test gets empty captures, and the
+ * buffers come back afterwards to be reused.
+ */
 static void
 boxed_finish(struct boxed *b, int status)
 {
+	struct capture out, err;
+	struct test_result res;
 	pid_t pid = b->pid;
 
 	/* Whatever the test left in its group goes with it. */
 	kill(-pid, SIGKILL);
-	evtimer_del(&b->timer);
-	boxed_read(&b->out_ev, &b->out_fd, &b->out, 1);
-	boxed_read(&b->err_ev, &b->err_fd, &b->err, 1);
-	boxed_judge(b, status);
-	b->res.duration = clock_mono() - b->started;
-	b->res.out = capture_data(&b->out, &b->res.out_len);
-	b->res.err = capture_data(&b->err, &b->res.err_len);
+	if (b->timeout > 0)
+		evtimer_del(&b->timer);
+	boxed_drain(b, &b->out_ev, &b->out_fd, &b->out);
+	boxed_drain(b, &b->err_ev, &b->err_fd, &b->err);
+	b->watching = 0;
+	boxed_judge(b, status, &res);
+	res.duration = clock_mono() - b->started;
+	out = b->out;
+	err = b->err;
+	capture_init(&b->out, b->cfg->output_cap);
+	capture_init(&b->err, b->cfg->output_cap);
+	res.out = capture_data(&out, &res.out_len);
+	res.err = capture_data(&err, &res.err_len);
 	b->pid = 0;
-	b->done(b->ctx, b->suite, b->index, &b->res);
-	capture_reset(&b->out);
-	capture_reset(&b->err);
+	b->done(b->ctx, b->suite, b->index, &res);
+	capture_give_back(&b->out, &out);
+	capture_give_back(&b->err, &err);
 }
 
 /* Every child that ended: the test's, and orphans the worker adopted. */
@@ -431,8 +559,8 @@ boxed_free(struct boxed *b)
 			;
 		b->pid = 0;
 	}
-	boxed_close_stream(&b->out_ev, &b->out_fd);
-	boxed_close_stream(&b->err_ev, &b->err_fd);
+	boxed_close_stream(b, &b->out_ev, &b->out_fd);
+	boxed_close_stream(b, &b->err_ev, &b->err_fd);
 	evtimer_del(&b->timer);
 	event_free(b->sigchld);
 	munmap(b->page, sizeof *b->page);

@@ -27,7 +27,7 @@ struct runner {
 	struct test_result	 res;
 };
 
-static const char *const outcome_names[OUTCOME_COUNT] = {
+static const char *const test_outcome_names[OUTCOME_COUNT] = {
 	[OUTCOME_PASS] = "pass",
 	[OUTCOME_FAIL] = "fail",
 	[OUTCOME_ERROR] = "error",
@@ -40,20 +40,21 @@ static const char *const outcome_names[OUTCOME_COUNT] = {
 };
 
 const char *
-outcome_name(enum outcome o)
+test_outcome_name(enum test_outcome o)
 {
-	return (unsigned)o < OUTCOME_COUNT ? outcome_names[o] : "error";
+	return (unsigned)o < OUTCOME_COUNT ? test_outcome_names[o] : "error";
 }
 
 int
-outcome_is_failure(enum outcome o)
+test_outcome_failed(enum test_outcome o)
 {
 	return o == OUTCOME_FAIL || o == OUTCOME_ERROR || o == OUTCOME_CRASH ||
-	    o == OUTCOME_TIMEOUT || o == OUTCOME_INTERRUPTED;
+	    o == OUTCOME_TIMEOUT || o == OUTCOME_XPASS ||
+	    o == OUTCOME_INTERRUPTED;
 }
 
 const char *
-signal_name(int sig, char *buf, size_t len)
+runner_signal_name(int sig, char *buf, size_t len)
 {
 	const char *abbrev = sigabbrev_np(sig);
 
@@ -99,7 +100,7 @@ expectation(const struct suite_test *t, char *buf, size_t len)
 
 	if (t->def->opt.signal != 0)
 		snprintf(buf, len, "; expected %s",
-		    signal_name(t->def->opt.signal, name, sizeof name));
+		    runner_signal_name(t->def->opt.signal, name, sizeof name));
 	else if (t->def->opt.exit_code != DM_NO_EXIT_CODE)
 		snprintf(buf, len, "; expected exit status %d",
 		    t->def->opt.exit_code);
@@ -126,7 +127,7 @@ judge_returned(const struct suite_test *t, struct test_result *res)
 	if (t->def->opt.signal != 0) {
 		res->outcome = OUTCOME_FAIL;
 		result_say(res, "expected to die of %s, but the test returned",
-		    signal_name(t->def->opt.signal, name, sizeof name));
+		    runner_signal_name(t->def->opt.signal, name, sizeof name));
 	} else if (t->def->opt.exit_code != DM_NO_EXIT_CODE) {
 		res->outcome = OUTCOME_FAIL;
 		result_say(res, "expected to exit with status %d, but the test "
@@ -172,7 +173,7 @@ judge_signal(const struct suite_test *t, int phase, int sig,
 		return;
 	}
 	res->outcome = OUTCOME_CRASH;
-	result_say(res, "died of %s (%s)%s%s", signal_name(sig, name,
+	result_say(res, "died of %s (%s)%s%s", runner_signal_name(sig, name,
 	    sizeof name), sigdescr_np(sig) != NULL ? sigdescr_np(sig) :
 	    "unknown signal", phase_note(phase, where, sizeof where),
 	    expectation(t, want, sizeof want));

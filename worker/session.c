@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,9 +43,11 @@
 #define SESSION_OUTPUT_CHUNK	(64u * 1024)
 /* A suite_tests piece is cut before its entries could pass this. */
 #define SESSION_PIECE_BYTES	(FRAME_LIMIT_DEFAULT / 2)
-/* In-process tests run per turn of the event loop, so that cancel and
- * ping are read while a long batch runs. */
+/* Tests that finish at once (in-process, quick boxed ones) run at most
+ * so many, for at most so long, per turn of the event loop: results go
+ * out and cancel and ping are read while a long batch runs. */
 #define SESSION_PUMP_SLICE	512
+#define SESSION_PUMP_SECONDS	0.01
 
 #define E_VERSION_MISMATCH	"VERSION_MISMATCH"
 #define E_NO_SUCH_SUITE		"NO_SUCH_SUITE"
@@ -93,6 +96,7 @@ struct session {
 	int			 pumping;
 	int			 start_sent;	/* in-process: started, not run */
 	int			 waiting_write;
+	int			 trim_heap;	/* before the next test */
 	int			 shutting_down;
 	struct event		*pump_ev;
 	struct event		*write_ev;
@@ -429,7 +433,9 @@ session_run(struct amp_request *req, json_t *box)
 	b->tests = idx;
 	b->count = json_array_size(tests);
 	TAILQ_INSERT_TAIL(&s->batches, b, entry);
-	session_pump(s);
+	/* From the loop, once this box is freed: see session_pump_cb. */
+	s->trim_heap = 1;
+	event_active(s->pump_ev, EV_TIMEOUT, 1);
 	return 0;
 }
 
@@ -459,15 +465,29 @@ send_output(struct session *s, int handle, size_t index, const char *stream,
 	json_decref(extra);
 }
 
+/* A result with nothing to say but its outcome: most of them. */
+static int
+result_is_bare(const struct test_result *res)
+{
+	return res->outcome == OUTCOME_PASS && res->message[0] == '\0' &&
+	    res->file[0] == '\0' && res->signal == 0 && res->exit_status < 0;
+}
+
 static void
 send_result(struct session *s, int handle, size_t index,
     const struct test_result *res)
 {
-	json_t *box = test_ref(handle, index);
+	json_t *box;
 	char name[32];
 
+	if (result_is_bare(res)) {
+		tell_test_passed(s->conn, handle, index, res->duration);
+		return;
+	}
+	box = test_ref(handle, index);
+
 	json_object_set_new(box, "outcome",
-	    json_string(outcome_name(res->outcome)));
+	    json_string(test_outcome_name(res->outcome)));
 	json_object_set_new(box, "duration", json_real(res->duration));
 	if (res->message[0] != '\0')
 		json_object_set_new(box, "message", json_string_lossy(
@@ -480,7 +500,7 @@ send_result(struct session *s, int handle, size_t index,
 	if (res->signal != 0) {
 		json_object_set_new(box, "signal", json_integer(res->signal));
 		json_object_set_new(box, "signal_name", json_string(
-		    signal_name(res->signal, name, sizeof name)));
+		    runner_signal_name(res->signal, name, sizeof name)));
 	}
 	if (res->exit_status >= 0)
 		json_object_set_new(box, "exit_status",
@@ -543,7 +563,7 @@ session_start_next(struct session *s, struct batch *b)
 	int rc;
 
 	if (!s->start_sent) {
-		amp_tell(s->conn, "test_started", test_ref(b->handle, index));
+		tell_test_started(s->conn, b->handle, index);
 		s->start_sent = 1;
 	}
 	if (!s->cfg.boxed) {
@@ -586,6 +606,7 @@ static void
 session_pump(struct session *s)
 {
 	struct batch *b;
+	double until = clock_mono() + SESSION_PUMP_SECONDS;
 	int started = 0;
 
 	if (s->pumping || s->conn == NULL || s->runner == NULL)
@@ -599,7 +620,7 @@ session_pump(struct session *s)
 		}
 		if (!session_can_start(s))
 			break;
-		if (started++ == SESSION_PUMP_SLICE) {
+		if (started++ == SESSION_PUMP_SLICE || clock_mono() > until) {
 			event_active(s->pump_ev, EV_TIMEOUT, 1);
 			break;
 		}
@@ -614,9 +635,18 @@ session_pump(struct session *s)
 static void
 session_pump_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct session *s = arg;
+
 	(void)fd;
 	(void)what;
-	session_pump(arg);
+	/* A parsed batch leaves its JSON's memory free but resident, and
+	 * every fork copies the page table of what is resident: a boxed
+	 * test costs more for each megabyte the worker holds. */
+	if (s->trim_heap) {
+		malloc_trim(0);
+		s->trim_heap = 0;
+	}
+	session_pump(s);
 }
 
 static void

@@ -3,7 +3,8 @@
  * (suite.c), running one test boxed or in the worker itself (runner.c,
  * runner-boxed.c, runner-inproc.c, host.c, capture.c), the worker's
  * temporary directory and environment (env.c), the protocol session
- * behind --stdio (session.c) and the debugging command line (cli.c).
+ * behind --stdio (session.c, tells.c) and the debugging command line
+ * (cli.c).
  *
  * Everything else in the folder is static. Nothing here may let a test
  * take the worker down by anything but a crash in in-process mode.
@@ -110,6 +111,9 @@ struct capture {
 void	capture_init(struct capture *, size_t cap);
 void	capture_reset(struct capture *);
 void	capture_free(struct capture *);
+/* Takes old's buffer back into c when c has none yet (and it is small
+ * enough to keep); frees it else. */
+void	capture_give_back(struct capture *c, struct capture *old);
 void	capture_add(struct capture *, const void *data, size_t len);
 /* Reads what fd has now. Returns the bytes read, 0 at end of file, or -1
  * (errno EAGAIN when there is nothing more for now). */
@@ -159,21 +163,22 @@ void	host_ignore_leaks(int on);
 
 /* ---- runner.c: one test at a time, boxed or in-process ---------------- */
 
-enum outcome {
+enum test_outcome {
 	OUTCOME_PASS = 0, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_SKIP,
 	OUTCOME_XFAIL, OUTCOME_XPASS, OUTCOME_CRASH, OUTCOME_TIMEOUT,
 	OUTCOME_INTERRUPTED,
 	OUTCOME_COUNT
 };
 
-const char *outcome_name(enum outcome);
-/* Counts against the run: fail, error, crash, timeout, interrupted. */
-int	outcome_is_failure(enum outcome);
+const char *test_outcome_name(enum test_outcome);
+/* Counts against the run, as with distmgr: fail, error, crash, timeout,
+ * xpass (a todo that passes is stale) and interrupted. */
+int	test_outcome_failed(enum test_outcome);
 
 /* What one finished test produced. out and err are borrowed: valid
  * until the done callback returns. */
 struct test_result {
-	enum outcome	 outcome;
+	enum test_outcome	 outcome;
 	double		 duration;	/* seconds */
 	char		 message[RESULT_MESSAGE_MAX];	/* "": none */
 	char		 file[RESULT_FILE_MAX];		/* "": none */
@@ -187,7 +192,7 @@ struct test_result {
 };
 
 /* "SIGSEGV" (or "signal 77"), for results and messages. */
-const char *signal_name(int sig, char *buf, size_t len);
+const char *runner_signal_name(int sig, char *buf, size_t len);
 
 #define RUNNER_OUTPUT_CAP_DEFAULT	(1024u * 1024)
 #define RUNNER_OUTPUT_CAP_MAX		(64u * 1024 * 1024)
@@ -252,6 +257,16 @@ struct inproc	*inproc_new(const struct runner_config *);
 void		 inproc_free(struct inproc *);
 void		 inproc_run(struct inproc *, const struct suite_test *,
 		    struct test_result *res);
+
+/* ---- tells.c: the per-test tells, encoded by hand ---------------------- */
+
+struct amp_conn;
+
+/* test_started, and a test_result of outcome pass with only a duration:
+ * the two boxes every passing test costs. 0, or -1 as amp_tell. */
+int	tell_test_started(struct amp_conn *, int suite, size_t test);
+int	tell_test_passed(struct amp_conn *, int suite, size_t test,
+	    double duration);
 
 /* ---- env.c: the worker's temporary directory and environment ---------- */
 
