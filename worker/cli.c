@@ -170,7 +170,7 @@ cli_print_stream(const char *name, const char *data, size_t len)
 }
 
 static void
-cli_print(const struct suite_test *t, const struct test_result *res)
+cli_print(const struct suite_test *t, const struct runner_result *res)
 {
 	char id[2 * SUITE_STRING_MAX + 2], name[32];
 
@@ -213,7 +213,7 @@ static void cli_pump(struct cli *);
 
 static void
 cli_done(void *ctx, const struct suite *suite, size_t index,
-    const struct test_result *res)
+    const struct runner_result *res)
 {
 	struct cli *c = ctx;
 

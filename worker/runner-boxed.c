@@ -86,7 +86,7 @@ struct boxed {
 	enum runner_stop		 stopped;
 	int				 out_fd, err_fd;	/* -1: closed */
 	struct capture			 out, err;
-	struct test_result		 res;	/* of a test not started */
+	struct runner_result		 res;	/* of a test not started */
 };
 
 static char	stdout_buf[BUFSIZ];
@@ -484,7 +484,7 @@ boxed_read_page(struct boxed *b, struct test_end *end)
 }
 
 static void
-boxed_judge(struct boxed *b, int status, struct test_result *res)
+boxed_judge(struct boxed *b, int status, struct runner_result *res)
 {
 	struct test_end end;
 	int finished = boxed_read_page(b, &end);
@@ -509,7 +509,7 @@ static void
 boxed_finish(struct boxed *b, int status)
 {
 	struct capture out, err;
-	struct test_result res;
+	struct runner_result res;
 	pid_t pid = b->pid;
 
 	/* Whatever the test left in its group goes with it. */

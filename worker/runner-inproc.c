@@ -110,7 +110,7 @@ inproc_collect(struct inproc *ip, int i, size_t *len)
 
 void
 inproc_run(struct inproc *ip, const struct suite_test *t,
-    struct test_result *res)
+    struct runner_result *res)
 {
 	double started = clock_mono();
 

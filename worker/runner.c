@@ -24,7 +24,7 @@ struct runner {
 	struct inproc		*inproc;	/* NULL when boxed */
 	runner_done_fn		 done;
 	void			*ctx;
-	struct test_result	 res;
+	struct runner_result	 res;
 };
 
 static const char *const test_outcome_names[OUTCOME_COUNT] = {
@@ -70,7 +70,7 @@ runner_signal_name(int sig, char *buf, size_t len)
 /* ---- judging ------------------------------------------------------------ */
 
 static void
-result_clear(struct test_result *res)
+result_clear(struct runner_result *res)
 {
 	res->outcome = OUTCOME_PASS;
 	res->message[0] = '\0';
@@ -83,7 +83,7 @@ result_clear(struct test_result *res)
 }
 
 static void DM_PRINTF(2, 3)
-result_say(struct test_result *res, const char *fmt, ...)
+result_say(struct runner_result *res, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -120,7 +120,7 @@ phase_note(int phase, char *buf, size_t len)
 }
 
 static void
-judge_returned(const struct suite_test *t, struct test_result *res)
+judge_returned(const struct suite_test *t, struct runner_result *res)
 {
 	char name[32];
 
@@ -138,7 +138,7 @@ judge_returned(const struct suite_test *t, struct test_result *res)
 
 static void
 judge_end(const struct suite_test *t, const struct test_end *end,
-    struct test_result *res)
+    struct runner_result *res)
 {
 	if (end->how == HOW_RETURNED) {
 		judge_returned(t, res);
@@ -163,7 +163,7 @@ judge_end(const struct suite_test *t, const struct test_end *end,
 
 static void
 judge_signal(const struct suite_test *t, int phase, int sig,
-    struct test_result *res)
+    struct runner_result *res)
 {
 	char name[32], where[40], want[64];
 
@@ -181,7 +181,7 @@ judge_signal(const struct suite_test *t, int phase, int sig,
 
 static void
 judge_exit(const struct suite_test *t, int phase, int code,
-    struct test_result *res)
+    struct runner_result *res)
 {
 	char where[40], want[64];
 
@@ -199,7 +199,7 @@ judge_exit(const struct suite_test *t, int phase, int code,
 /* A test marked todo is expected to fail: failing (or crashing, the
  * usual reason to mark one) is xfail, passing is news. */
 static void
-judge_todo(const struct suite_test *t, struct test_result *res)
+judge_todo(const struct suite_test *t, struct runner_result *res)
 {
 	if (res->outcome == OUTCOME_FAIL || res->outcome == OUTCOME_CRASH)
 		res->outcome = OUTCOME_XFAIL;
@@ -212,7 +212,7 @@ judge_todo(const struct suite_test *t, struct test_result *res)
 
 void
 runner_judge(const struct suite_test *t, const struct test_end *end,
-    int phase, int finished, int wait_status, struct test_result *res)
+    int phase, int finished, int wait_status, struct runner_result *res)
 {
 	result_clear(res);
 	if (finished)
@@ -227,7 +227,7 @@ runner_judge(const struct suite_test *t, const struct test_end *end,
 
 void
 runner_judge_stopped(enum runner_stop why, double timeout,
-    struct test_result *res)
+    struct runner_result *res)
 {
 	result_clear(res);
 	switch (why) {

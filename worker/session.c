@@ -211,7 +211,7 @@ hello_answer(void)
 }
 
 static void	session_test_done(void *ctx, const struct suite *,
-		    size_t index, const struct test_result *);
+		    size_t index, const struct runner_result *);
 
 static int
 session_hello(struct amp_request *req, json_t *box)
@@ -467,7 +467,7 @@ send_output(struct session *s, int handle, size_t index, const char *stream,
 
 /* A result with nothing to say but its outcome: most of them. */
 static int
-result_is_bare(const struct test_result *res)
+result_is_bare(const struct runner_result *res)
 {
 	return res->outcome == OUTCOME_PASS && res->message[0] == '\0' &&
 	    res->file[0] == '\0' && res->signal == 0 && res->exit_status < 0;
@@ -475,7 +475,7 @@ result_is_bare(const struct test_result *res)
 
 static void
 send_result(struct session *s, int handle, size_t index,
-    const struct test_result *res)
+    const struct runner_result *res)
 {
 	json_t *box;
 	char name[32];
@@ -510,7 +510,7 @@ send_result(struct session *s, int handle, size_t index,
 
 static void
 session_test_done(void *ctx, const struct suite *suite, size_t index,
-    const struct test_result *res)
+    const struct runner_result *res)
 {
 	struct session *s = ctx;
 	struct batch *b = TAILQ_FIRST(&s->batches);
@@ -530,7 +530,7 @@ session_test_done(void *ctx, const struct suite *suite, size_t index,
 static void
 session_batch_answer(struct session *s, struct batch *b)
 {
-	struct test_result res;
+	struct runner_result res;
 
 	/* In-process, test_started went out for a test that never ran. */
 	if (s->start_sent) {

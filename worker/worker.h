@@ -177,7 +177,7 @@ int	test_outcome_failed(enum test_outcome);
 
 /* What one finished test produced. out and err are borrowed: valid
  * until the done callback returns. */
-struct test_result {
+struct runner_result {
 	enum test_outcome	 outcome;
 	double		 duration;	/* seconds */
 	char		 message[RESULT_MESSAGE_MAX];	/* "": none */
@@ -211,7 +211,7 @@ enum runner_stop { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN,
 
 struct runner;
 typedef void (*runner_done_fn)(void *ctx, const struct suite *,
-	    size_t index, const struct test_result *);
+	    size_t index, const struct runner_result *);
 
 /* done runs once per started test, from runner_start itself when the
  * test finished at once (skip, in-process, cannot fork) or later from
@@ -237,10 +237,10 @@ double		 runner_timeout(const struct runner_config *,
  * finished says it got through host_call (end is then complete), else
  * wait_status tells how it died, and phase where. */
 void	runner_judge(const struct suite_test *, const struct test_end *end,
-	    int phase, int finished, int wait_status, struct test_result *res);
+	    int phase, int finished, int wait_status, struct runner_result *res);
 /* The outcome of a test the runner killed. */
 void	runner_judge_stopped(enum runner_stop why, double timeout,
-	    struct test_result *res);
+	    struct runner_result *res);
 
 struct boxed;
 struct boxed	*boxed_new(struct event_base *, const struct runner_config *,
@@ -256,7 +256,7 @@ struct inproc;
 struct inproc	*inproc_new(const struct runner_config *);
 void		 inproc_free(struct inproc *);
 void		 inproc_run(struct inproc *, const struct suite_test *,
-		    struct test_result *res);
+		    struct runner_result *res);
 
 /* ---- tells.c: the per-test tells, encoded by hand ---------------------- */
 
