@@ -88,35 +88,32 @@ set_mode(enum mode *mode, enum mode want)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Fills opt and mode from the options; returns -1 to go on, or the
+ * status to exit with now (--help, --version, a usage error). */
+static int
+parse_options(int argc, char **argv, struct cli_options *opt,
+    enum mode *mode)
 {
-	struct cli_options opt;
-	enum mode mode = MODE_NONE;
 	double num;
 	int ch;
 
-	log_init("distworker", LOG_LVL_WARN);
 	opterr = 0;
-	memset(&opt, 0, sizeof opt);
-	opt.boxed = 1;
-	opt.output_cap = RUNNER_OUTPUT_CAP_DEFAULT;
 	while ((ch = getopt_long(argc, argv, ":lrnt:vhV", longopts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case OPT_STDIO:
 		case 'l':
 		case 'r':
-			if (set_mode(&mode, ch == 'l' ? MODE_LIST : ch == 'r' ?
+			if (set_mode(mode, ch == 'l' ? MODE_LIST : ch == 'r' ?
 			    MODE_RUN : MODE_STDIO) == -1)
 				return usage_error("--stdio, --list and --run "
 				    "exclude each other");
 			break;
 		case 'n':
-			opt.boxed = 0;
+			opt->boxed = 0;
 			break;
 		case 't':
-			if (parse_number(optarg, &opt.timeout) == -1)
+			if (parse_number(optarg, &opt->timeout) == -1)
 				return usage_error("--timeout wants seconds, "
 				    "not '%s'", optarg);
 			break;
@@ -126,10 +123,10 @@ main(int argc, char **argv)
 				return usage_error("--output-cap wants bytes "
 				    "from 1 to %u, not '%s'",
 				    RUNNER_OUTPUT_CAP_MAX, optarg);
-			opt.output_cap = (size_t)num;
+			opt->output_cap = (size_t)num;
 			break;
 		case 'v':
-			opt.verbose = 1;
+			opt->verbose = 1;
 			log_set_level(LOG_LVL_DEBUG);
 			break;
 		case 'h':
@@ -147,6 +144,22 @@ main(int argc, char **argv)
 			    argv[optind - 1]);
 		}
 	}
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cli_options opt;
+	enum mode mode = MODE_NONE;
+	int rc;
+
+	log_init("distworker", LOG_LVL_WARN);
+	memset(&opt, 0, sizeof opt);
+	opt.boxed = 1;
+	opt.output_cap = RUNNER_OUTPUT_CAP_DEFAULT;
+	if ((rc = parse_options(argc, argv, &opt, &mode)) != -1)
+		return rc;
 	argc -= optind;
 	argv += optind;
 	switch (mode) {

@@ -327,35 +327,52 @@ boxed_quick_wait(struct boxed *b, int *status)
 
 static void	boxed_finish(struct boxed *, int);
 
+/* Forks the test's child, with SIGCHLD blocked (saved has the mask to
+ * restore) and its report page reset. The child never returns. */
+static pid_t
+boxed_spawn(struct boxed *b, const struct suite_test *t, const int pipes[4],
+    sigset_t *saved)
+{
+	pid_t pid;
+
+	boxed_flush_stdio();
+	b->page->state = BOX_IDLE;
+	b->page->phase = PHASE_NONE;
+	sigprocmask(SIG_BLOCK, &b->chld, saved);
+	b->started = clock_mono();
+	if ((pid = fork()) == 0)
+		boxed_child(b, t, pipes);
+	if (pid == -1) {
+		sigprocmask(SIG_SETMASK, saved, NULL);
+		for (int i = 0; i < 4; i++)
+			if (pipes[i] != -1)
+				close(pipes[i]);
+		return -1;
+	}
+	/* Also here: the group must exist before a timeout may kill it. */
+	setpgid(pid, pid);
+	if (pipes[0] != -1) {
+		close(pipes[1]);
+		close(pipes[3]);
+	}
+	return pid;
+}
+
 int
 boxed_start(struct boxed *b, const struct suite *s, size_t index)
 {
 	const struct suite_test *t = suite_get(s, index);
 	sigset_t saved;
 	int pipes[4], status;
-	pid_t pid;
 
 	if (!b->reset_known)
 		boxed_find_handlers(b);
 	if (boxed_pipes(b, pipes) == -1)
 		return boxed_fail_now(b, s, index, "pipe");
-	boxed_flush_stdio();
-	b->page->state = BOX_IDLE;
-	b->page->phase = PHASE_NONE;
-	sigprocmask(SIG_BLOCK, &b->chld, &saved);
-	b->started = clock_mono();
-	if ((pid = fork()) == -1) {
-		sigprocmask(SIG_SETMASK, &saved, NULL);
-		for (int i = 0; i < 4; i++)
-			if (pipes[i] != -1)
-				close(pipes[i]);
+	if ((b->pid = boxed_spawn(b, t, pipes, &saved)) == -1) {
+		b->pid = 0;
 		return boxed_fail_now(b, s, index, "fork");
 	}
-	if (pid == 0)
-		boxed_child(b, t, pipes);
-	/* Also here: the group must exist before a timeout may kill it. */
-	setpgid(pid, pid);
-	b->pid = pid;
 	b->suite = s;
 	b->index = index;
 	b->test = t;
@@ -363,10 +380,6 @@ boxed_start(struct boxed *b, const struct suite *s, size_t index)
 	b->timeout = runner_timeout(b->cfg, t);
 	b->out_fd = pipes[0];
 	b->err_fd = pipes[2];
-	if (pipes[0] != -1) {
-		close(pipes[1]);
-		close(pipes[3]);
-	}
 	if (boxed_quick_wait(b, &status)) {
 		sigprocmask(SIG_SETMASK, &saved, NULL);
 		boxed_finish(b, status);

@@ -109,6 +109,20 @@ inproc_collect(struct inproc *ip, int i, size_t *len)
 }
 
 void
+inproc_discard_output(struct inproc *ip)
+{
+	size_t len;
+	int i;
+
+	fflush(stdout);
+	fflush(stderr);
+	for (i = 0; i < 2 && ip->mfd[0] != -1; i++) {
+		inproc_collect(ip, i, &len);
+		capture_reset(&ip->cap[i]);
+	}
+}
+
+void
 inproc_run(struct inproc *ip, const struct suite_test *t,
     struct runner_result *res)
 {

@@ -301,6 +301,14 @@ runner_busy(const struct runner *r)
 }
 
 void
+runner_discard_output(struct runner *r)
+{
+	/* Boxed, a test's output goes to pipes made for it alone. */
+	if (r->inproc != NULL)
+		inproc_discard_output(r->inproc);
+}
+
+void
 runner_stop(struct runner *r, enum runner_stop why)
 {
 	boxed_stop(r->boxed, why);

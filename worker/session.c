@@ -284,6 +284,8 @@ session_load(struct amp_request *req, json_t *box)
 		amp_fail(req, err.code, "%s", err.text);
 		return 0;
 	}
+	/* What its constructors printed is no test's output. */
+	runner_discard_output(s->runner);
 	s->suites = xreallocarray(s->suites, s->nsuites + 1,
 	    sizeof *s->suites);
 	handle = (int)s->nsuites;
@@ -534,7 +536,8 @@ session_batch_answer(struct session *s, struct batch *b)
 
 	/* In-process, test_started went out for a test that never ran. */
 	if (s->start_sent) {
-		runner_judge_stopped(STOP_CANCEL, 0, &res);
+		runner_judge_stopped(s->shutting_down ? STOP_SHUTDOWN :
+		    STOP_CANCEL, 0, &res);
 		res.duration = 0;
 		send_result(s, b->handle, b->tests[b->next], &res);
 		b->ran++;

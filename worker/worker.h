@@ -226,6 +226,8 @@ void		 runner_close_in_child(struct runner *, int fd);
 int		 runner_start(struct runner *, const struct suite *,
 		    size_t index);
 int		 runner_busy(const struct runner *);
+/* Forgets output written outside any test (a suite's constructors). */
+void		 runner_discard_output(struct runner *);
 /* Kills the running test; its result (interrupted) follows from the
  * loop. Does nothing when none runs. */
 void		 runner_stop(struct runner *, enum runner_stop why);
@@ -257,6 +259,7 @@ struct inproc	*inproc_new(const struct runner_config *);
 void		 inproc_free(struct inproc *);
 void		 inproc_run(struct inproc *, const struct suite_test *,
 		    struct runner_result *res);
+void		 inproc_discard_output(struct inproc *);
 
 /* ---- tells.c: the per-test tells, encoded by hand ---------------------- */
 

@@ -1199,6 +1199,23 @@ START_TEST(test_isolation)
 }
 END_TEST
 
+/* What a suite's constructors print when it is loaded is nobody's. */
+START_TEST(test_constructor_output)
+{
+	struct worker *w = w_start(0);
+	int h;
+
+	json_decref(w_hello(w, mode_hello(_i)));
+	h = w_load(w, "chatty");
+	json_decref(w_run_ids(w, h, (const char *[]){ "chatty/first", NULL }));
+	check_result(w, h, "chatty/first", "pass", NULL, NULL, NULL);
+	ck_assert_str_eq(w_output(w, h, "chatty/first", "stdout"),
+	    "test output\n");
+	ck_assert_str_eq(w_output(w, h, "chatty/first", "stderr"), "");
+	w_finish_ok(w);
+}
+END_TEST
+
 /* A child a test leaves behind is killed and reaped when the test ends,
  * and the next test starts without waiting for it. */
 START_TEST(test_lingering_child)
@@ -1468,6 +1485,7 @@ worker_suite(void)
 	tcase_add_test(tc, test_inproc_crash_keeps_results);
 	tcase_add_loop_test(tc, test_isolation, 0, 2);
 	tcase_add_test(tc, test_lingering_child);
+	tcase_add_loop_test(tc, test_constructor_output, 0, 2);
 	tcase_add_loop_test(tc, test_fixtures, 0, 2);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_shutdown);
