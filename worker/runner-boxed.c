@@ -154,7 +154,8 @@ static void
 boxed_find_handlers(struct boxed *b)
 {
 	static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP,
-	    SIGPIPE, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP };
+	    SIGPIPE, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP,
+	    SIGSYS, SIGALRM };
 	struct sigaction sa;
 	size_t i;
 

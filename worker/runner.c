@@ -24,6 +24,7 @@ struct runner {
 	struct inproc		*inproc;	/* NULL when boxed */
 	runner_done_fn		 done;
 	void			*ctx;
+	int			 handle;	/* of the suite, for lastword */
 	struct runner_result	 res;
 };
 
@@ -301,6 +302,12 @@ runner_busy(const struct runner *r)
 }
 
 void
+runner_name_suite(struct runner *r, int handle)
+{
+	r->handle = handle;
+}
+
+void
 runner_discard_output(struct runner *r)
 {
 	/* Boxed, a test's output goes to pipes made for it alone. */
@@ -330,7 +337,9 @@ runner_start(struct runner *r, const struct suite *s, size_t index)
 	/* A test meant to kill its process would take the worker along. */
 	if (r->inproc == NULL || suite_test_expects_death(t))
 		return boxed_start(r->boxed, s, index);
+	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t));
 	inproc_run(r->inproc, t, &r->res);
+	lastword_disarm();
 	r->done(r->ctx, s, index, &r->res);
 	return 1;
 }

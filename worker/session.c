@@ -243,6 +243,8 @@ session_hello(struct amp_request *req, json_t *box)
 	    json_get_int(box, "worker_count", 1),
 	    json_get_str(box, "run_id", ""));
 	s->runner = runner_new(s->base, &s->cfg, session_test_done, s);
+	if (!s->cfg.boxed)
+		lastword_install(s->out_fd);
 	runner_close_in_child(s->runner, s->in_fd);
 	if (s->out_fd != s->in_fd)
 		runner_close_in_child(s->runner, s->out_fd);
@@ -581,6 +583,7 @@ session_start_next(struct session *s, struct batch *b)
 	}
 	s->start_sent = 0;
 	b->next++;
+	runner_name_suite(s->runner, b->handle);
 	runner_start(s->runner, b->suite, index);
 }
 

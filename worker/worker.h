@@ -226,6 +226,8 @@ void		 runner_close_in_child(struct runner *, int fd);
 int		 runner_start(struct runner *, const struct suite *,
 		    size_t index);
 int		 runner_busy(const struct runner *);
+/* The handle results name the suite by (for lastword.c). */
+void		 runner_name_suite(struct runner *, int handle);
 /* Forgets output written outside any test (a suite's constructors). */
 void		 runner_discard_output(struct runner *);
 /* Kills the running test; its result (interrupted) follows from the
@@ -270,6 +272,16 @@ struct amp_conn;
 int	tell_test_started(struct amp_conn *, int suite, size_t test);
 int	tell_test_passed(struct amp_conn *, int suite, size_t test,
 	    double duration);
+
+/* ---- lastword.c: an in-process worker's last result -------------------- */
+
+/* From now on a test run in-process that crashes, exits or runs over its
+ * time gets its result written to fd before the worker dies. */
+void	lastword_install(int fd);
+/* Around each test run in-process: the ids its result names, and its
+ * timeout (0: none; a timer is armed otherwise). */
+void	lastword_arm(int suite, size_t test, double timeout);
+void	lastword_disarm(void);
 
 /* ---- env.c: the worker's temporary directory and environment ---------- */
 

@@ -1091,8 +1091,9 @@ START_TEST(test_timeouts)
 END_TEST
 
 /* In-process, a crash takes the worker down: but the result of the test
- * before it was written, and so was the start of the one that crashed. */
-START_TEST(test_inproc_crash_keeps_results)
+ * before it was written, and so were the start and the result of the one
+ * that crashed; the test after it never started. */
+START_TEST(test_inproc_crash)
 {
 	struct worker *w = w_start(0);
 	struct reply r;
@@ -1103,10 +1104,14 @@ START_TEST(test_inproc_crash_keeps_results)
 	h = w_load(w, "deaths");
 	w_ask(w, &r, "run", json_pack("{s:i, s:[i, i, i]}", "suite", h,
 	    "tests", (int)w_index(w, "deaths/fine"),
-	    (int)w_index(w, "deaths/segv"), (int)w_index(w, "deaths/fine")));
+	    (int)w_index(w, "deaths/segv"), (int)w_index(w, "deaths/abort")));
 	assert_error(&r, "CONNECTION_LOST", NULL);
 	check_result(w, h, "deaths/fine", "pass", NULL, NULL, NULL);
-	ck_assert_int_eq(json_object_size(w->results), 1);
+	check_result(w, h, "deaths/segv", "crash", "died of SIGSEGV "
+	    "(Segmentation fault); the worker ran it in-process and died with "
+	    "it", NULL, NULL);
+	check_signal(w, h, "deaths/segv", SIGSEGV, "SIGSEGV");
+	ck_assert_int_eq(json_object_size(w->results), 2);
 	snprintf(ev, sizeof ev, "started 0:%ld", w_index(w, "deaths/segv"));
 	ck_assert_str_eq(json_string_value(json_array_get(w->events, 3)), ev);
 	/* Under AddressSanitizer the worker reports the crash and exits. */
@@ -1116,6 +1121,50 @@ START_TEST(test_inproc_crash_keeps_results)
 	    "the worker survived a crash: wait status %d", status);
 	/* What a manager does for a worker that died: its directory is in
 	 * hello's answer. */
+	ck_assert_int_eq(rmdir(json_get_str(hello, "tmpdir", "")), 0);
+	json_decref(hello);
+}
+END_TEST
+
+/* In-process, exit() ends the worker, with the test's result said. */
+START_TEST(test_inproc_exit)
+{
+	struct worker *w = w_start(0);
+	struct reply r;
+	int h, status;
+
+	json_decref(w_hello(w, "{\"boxed\": false}"));
+	h = w_load(w, "deaths");
+	w_ask(w, &r, "run", json_pack("{s:i, s:[i]}", "suite", h, "tests",
+	    (int)w_index(w, "deaths/exit3")));
+	assert_error(&r, "CONNECTION_LOST", NULL);
+	check_result(w, h, "deaths/exit3", "crash", "exited with status 3; the "
+	    "worker ran it in-process and died with it", NULL, NULL);
+	check_exit(w, h, "deaths/exit3", 3);
+	status = w_finish(w);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+}
+END_TEST
+
+/* In-process, a test over its time cannot be stopped: the worker says so
+ * and exits. */
+START_TEST(test_inproc_timeout)
+{
+	struct worker *w = w_start(0);
+	struct reply r;
+	int h, status;
+	json_t *hello = w_hello(w, "{\"boxed\": false}");
+
+	h = w_load(w, "deaths");
+	w_ask(w, &r, "run", json_pack("{s:i, s:[i]}", "suite", h, "tests",
+	    (int)w_index(w, "deaths/timeout")));
+	assert_error(&r, "CONNECTION_LOST", NULL);
+	check_result(w, h, "deaths/timeout", "timeout", "timed out after 0.300 "
+	    "s; the worker ran it in-process and died with it", NULL, NULL);
+	ck_assert(json_get_num(w_result(w, h, "deaths/timeout"), "duration",
+	    0) >= 0.3);
+	status = w_finish(w);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
 	ck_assert_int_eq(rmdir(json_get_str(hello, "tmpdir", "")), 0);
 	json_decref(hello);
 }
@@ -1482,7 +1531,9 @@ worker_suite(void)
 	tcase_add_loop_test(tc, test_expected_deaths, 0, 2);
 	tcase_add_test(tc, test_crashes);
 	tcase_add_test(tc, test_timeouts);
-	tcase_add_test(tc, test_inproc_crash_keeps_results);
+	tcase_add_test(tc, test_inproc_crash);
+	tcase_add_test(tc, test_inproc_exit);
+	tcase_add_test(tc, test_inproc_timeout);
 	tcase_add_loop_test(tc, test_isolation, 0, 2);
 	tcase_add_test(tc, test_lingering_child);
 	tcase_add_loop_test(tc, test_constructor_output, 0, 2);
