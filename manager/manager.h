@@ -1,0 +1,262 @@
+/*
+ * manager.h - what the parts of distmgr export to each other.
+ *
+ * The flow:  options -> catalog (the tests of every suite) -> select ->
+ * history order -> scheduler <-> pool (workers, transports) -> the
+ * distreporter -> reporters (terminal, later JUnit/TAP/JSON/web).
+ *
+ * Dependencies point down this list and never back: a reporter knows
+ * nothing of workers' connections or of the scheduler; the scheduler
+ * does no I/O.
+ */
+#ifndef DM_MANAGER_H
+#define DM_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct event_base;
+
+/* Exit codes, as pytest's. */
+#define EXIT_ALL_PASSED		0
+#define EXIT_TESTS_FAILED	1
+#define EXIT_INTERRUPTED	2
+#define EXIT_INTERNAL		3
+#define EXIT_USAGE		4
+#define EXIT_NO_TESTS		5
+
+/* ---- outcome.c ------------------------------------------------------- */
+
+/* In the order the closing line names them. */
+enum outcome {
+	OUT_NONE = 0,		/* no final result yet */
+	OUT_PASS,
+	OUT_FAIL,
+	OUT_ERROR,
+	OUT_CRASH,
+	OUT_TIMEOUT,
+	OUT_SKIP,
+	OUT_XFAIL,
+	OUT_XPASS,
+	OUT_FLAKY,		/* failed, then passed on a rerun */
+	OUT_NOT_RUN,		/* the run stopped first, or interrupted */
+	OUT__COUNT
+};
+
+/* "pass", "fail", ... "not_run": the protocol's and the JSON's words. */
+const char	*outcome_name(enum outcome);
+/* "passed", "failed", "errors", "crashed", "timed out", "skipped",
+ * "xfailed", "xpassed", "flaky", "not run": the closing line's words. */
+const char	*outcome_summary_word(enum outcome);
+/* "PASS", "FAIL", "ERROR", "CRASH", "TIMEOUT", "SKIP", "XFAIL", "XPASS",
+ * "FLAKY", "NOTRUN": the -v line's tag. */
+const char	*outcome_tag(enum outcome);
+/* Parses a worker's outcome word; "interrupted" gives OUT_NOT_RUN.
+ * Returns 0, or -1 for a word it does not know. */
+int		 outcome_parse(const char *word, enum outcome *out);
+/* Does this outcome make the run fail (exit 1)? fail, error, crash,
+ * timeout and xpass do; a todo that passes means the todo is stale. */
+int		 outcome_is_failure(enum outcome);
+
+/* Counts per outcome, and the closing line built from them:
+ * "120 passed, 3 failed, 1 skipped, 2 xfailed in 4.21s", naming only
+ * the outcomes that occurred, in enum order; "no tests ran in 0.01s"
+ * when all are zero. Writes into buf (always NUL-terminated). */
+struct counts {
+	size_t	n[OUT__COUNT];
+};
+size_t		 counts_total(const struct counts *);
+void		 counts_line(const struct counts *, double elapsed, char *buf,
+		    size_t size);
+
+/* ---- what reporters are told --------------------------------------- */
+
+/* A worker, as the node-info line shows it:
+ * "[w3] popen -- linux x86_64, 2 cpus, pid 1234, distworker 0.1.0" */
+struct worker_info {
+	const char	*id;		/* "w3" */
+	const char	*spec;		/* "popen", "ssh=farm1", ... */
+	const char	*hostname;
+	const char	*os;		/* "linux" */
+	const char	*arch;		/* "x86_64" */
+	int		 cpus;
+	long		 pid;
+	const char	*version;	/* the worker's */
+};
+
+struct run_info {
+	const char	*run_id;
+	size_t		 ntests;	/* selected: each gets one result */
+	int		 nworkers;	/* asked for */
+	const char	*dist;		/* "load", "each", "no" */
+	int		 boxed;
+	long long	 seed;		/* --random-order seed, or -1 */
+	double		 start_wall;	/* seconds since the epoch */
+	char *const	*suites;	/* the suite paths, [nsuites] */
+	size_t		 nsuites;
+};
+
+/* One test's final result, complete with its captured output. Every
+ * pointer is valid for the duration of the reporter call only. */
+struct test_report {
+	const char	*id;		/* "suite/name" */
+	const char	*suite_path;	/* the .so it came from */
+	const char	*file;		/* where the test is defined */
+	int		 line;
+	const char	*worker;	/* "w3", the worker of the last attempt */
+	const char	*host;		/* its hostname (--dist each: platform) */
+	enum outcome	 outcome;
+	const char	*message;	/* NULL when none */
+	const char	*fail_file;	/* where it failed, NULL when unknown */
+	int		 fail_line;
+	double		 duration;	/* seconds, of the last attempt */
+	int		 signal;	/* 0 when none */
+	const char	*signal_name;	/* "SIGSEGV", NULL when none */
+	int		 exit_status;	/* -1 when it did not exit */
+	int		 attempts;	/* 1, or more after reruns */
+	const char	*out;		/* captured stdout, NUL-terminated */
+	size_t		 out_len;
+	const char	*err;		/* captured stderr, NUL-terminated */
+	size_t		 err_len;
+};
+
+/* The live view: sent at most a few times a second. */
+struct progress {
+	size_t		 done;
+	size_t		 total;
+	struct counts	 counts;
+	double		 elapsed;
+	double		 eta;		/* seconds left, < 0 when unknown */
+	size_t		 nworkers;	/* up now */
+	const char *const *running;	/* per worker: test id or NULL */
+	const char *const *workers;	/* per worker: "w3" */
+};
+
+struct run_summary {
+	struct counts	 counts;
+	double		 elapsed;
+	int		 exit_code;
+	int		 interrupted;	/* Ctrl-C */
+	const char	*stop_reason;	/* "stopped after 1 failure (-x)", NULL */
+};
+
+/* ---- reporter.h-like vtable (reporters implement what they need) --- */
+
+struct reporter;
+struct reporter_ops {
+	const char *name;
+	void	(*run_start)(struct reporter *, const struct run_info *);
+	void	(*worker_up)(struct reporter *, const struct worker_info *);
+	void	(*worker_down)(struct reporter *, const struct worker_info *,
+		    const char *why);
+	/* The one-test-at-a-time sequence: test_start, test_output (zero or
+	 * more, stdout then stderr), test_result, test_stop. */
+	void	(*test_start)(struct reporter *, const struct test_report *);
+	void	(*test_output)(struct reporter *, const struct test_report *,
+		    const char *stream, const char *data, size_t len);
+	void	(*test_result)(struct reporter *, const struct test_report *);
+	void	(*test_stop)(struct reporter *, const struct test_report *);
+	/* Not part of the sequence: what runs where, for live views. */
+	void	(*progress)(struct reporter *, const struct progress *);
+	/* A line the user should see (a worker restarted, a suite hash
+	 * mismatch); level as log levels. */
+	void	(*notice)(struct reporter *, int level, const char *text);
+	void	(*run_end)(struct reporter *, const struct run_summary *);
+	void	(*free)(struct reporter *);
+};
+
+struct reporter {
+	const struct reporter_ops *ops;
+	void		*priv;
+};
+
+/* ---- reporter-terminal.c ------------------------------------------- */
+
+enum color_mode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+
+struct terminal_options {
+	int		 verbosity;	/* -1 -q, 0 default, 1 -v, 2 -vv */
+	enum color_mode	 color;
+	int		 durations;	/* --durations N, 0 none */
+	int		 show_output;	/* show captured output of failures */
+};
+
+/* Writes to fp (stdout); fd tells whether it is a terminal. base runs
+ * the status line's timer. */
+struct reporter *reporter_terminal_new(struct event_base *base, FILE *fp,
+		    const struct terminal_options *);
+
+/* ---- distreporter.c ------------------------------------------------ */
+
+/*
+ * Results from all workers go through here. Output arrives per (worker,
+ * test) and is buffered, capped, until that test's result; then each
+ * reporter sees start, output, result, stop for that test alone. The
+ * pool never calls a reporter directly.
+ */
+struct distreporter;
+struct distreporter *dr_new(void);
+void	 dr_free(struct distreporter *);
+/* Takes r; it is freed with the distreporter. */
+void	 dr_add(struct distreporter *, struct reporter *r);
+void	 dr_run_start(struct distreporter *, const struct run_info *);
+void	 dr_worker_up(struct distreporter *, const struct worker_info *);
+void	 dr_worker_down(struct distreporter *, const struct worker_info *,
+	    const char *why);
+/* Output of the test `test` (a catalog index) on worker slot `slot`. */
+void	 dr_test_output(struct distreporter *, int slot, uint32_t test,
+	    const char *stream, const char *data, size_t len);
+/* Drops what was buffered for (slot, test): the attempt is rerun. */
+void	 dr_test_discard(struct distreporter *, int slot, uint32_t test);
+/* The final result: report's out/err are filled in from the buffer
+ * (when the caller left them NULL), then every reporter sees the
+ * sequence, then the buffer is freed. */
+void	 dr_test_result(struct distreporter *, int slot, uint32_t test,
+	    struct test_report *report);
+void	 dr_progress(struct distreporter *, const struct progress *);
+void	 dr_notice(struct distreporter *, int level, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 dr_run_end(struct distreporter *, const struct run_summary *);
+
+/* ---- history.c: the cache of durations and failures ---------------- */
+
+/*
+ * .distmgr/ in the working directory (--cache-dir, --no-cache): each
+ * test's last durations and whether it failed last time, so the next
+ * run orders failures first and the longest first. A missing or
+ * corrupt cache is an empty one (with a warning), never an error.
+ */
+struct history;
+struct history *history_open(const char *dir);	/* NULL dir: in memory */
+void	 history_free(struct history *);
+/* Seconds, or < 0 when the test has no recorded duration. */
+double	 history_duration(const struct history *, const char *id);
+int	 history_failed_last(const struct history *, const char *id);
+/* How many tests failed last time (for --lf's message). */
+size_t	 history_nfailed(const struct history *);
+void	 history_record(struct history *, const char *id, enum outcome,
+	    double duration);
+/* Writes atomically (temporary file and rename). 0 or -1 with a
+ * warning already logged. */
+int	 history_save(struct history *);
+
+/* ---- select.c: which tests run ------------------------------------- */
+
+/* -k EXPR: glob patterns on "suite/name" combined with not, and, or
+ * and parentheses; a bare word without glob characters matches as a
+ * substring, as pytest's -k does. */
+struct kexpr;
+struct kexpr *kexpr_parse(const char *text, char *why, size_t whylen);
+int	 kexpr_match(const struct kexpr *, const char *id);
+void	 kexpr_free(struct kexpr *);
+/* --tags EXPR: the same language over a test's comma-separated tags:
+ * a word is true when the test has that tag. */
+int	 kexpr_match_tags(const struct kexpr *, const char *tags);
+/* --shard I/N: is id in shard i of n (1 <= i <= n)? Stable across runs
+ * and machines: a hash of the id alone. */
+int	 shard_has(const char *id, unsigned i, unsigned n);
+/* Parses "I/N"; 0 or -1. */
+int	 shard_parse(const char *text, unsigned *i, unsigned *n);
+
+#endif /* DM_MANAGER_H */
