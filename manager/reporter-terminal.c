@@ -309,14 +309,42 @@ term_eta(const struct term *t, double elapsed)
 	return elapsed / (double)t->done * (double)(t->total - t->done);
 }
 
+/* " | w0 str/trim, w2 ini/parse (+5)": whole entries only, and how many
+ * busy workers did not fit. */
+static void
+term_status_running(struct term *t, struct term_sbuf *sb)
+{
+	char part[256];
+	size_t i, left = 0, cols;
+	int first = 1;
+
+	for (i = 0; i < t->nworkers; i++) {
+		if (t->running[i] == NULL)
+			continue;
+		snprintf(part, sizeof part, "%s%s %s", first ? " | " : ", ",
+		    t->workers[i] ? t->workers[i] : "?", t->running[i]);
+		cols = term_columns(part, strlen(part));
+		/* Room for this and a " (+NN)" after it. */
+		if (left > 0 || sb->cols + cols + 6 > sb->max) {
+			left++;
+			continue;
+		}
+		term_sbuf_add(sb, t, NULL, part);
+		first = 0;
+	}
+	if (left > 0) {
+		snprintf(part, sizeof part, first ? " | %zu running" :
+		    " (+%zu)", left);
+		term_sbuf_add(sb, t, NULL, part);
+	}
+}
+
 /* "[ 45%] 450/1000 | 440 passed, 3 failed | 12.3s, ETA 15.0s | w0 a/b" */
 static void
 term_status_build(struct term *t, struct term_sbuf *sb)
 {
 	char part[256], clock1[32], clock2[32];
 	double elapsed = clock_mono() - t->start, eta = term_eta(t, elapsed);
-	size_t i;
-	int first = 1;
 
 	memset(sb, 0, sizeof *sb);
 	sb->max = t->width > 1 ? (size_t)t->width - 1 : 79;
@@ -326,7 +354,8 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	term_sbuf_add(sb, t, NULL, " | ");
 	snprintf(part, sizeof part, "%zu passed", t->npassed);
 	term_sbuf_add(sb, t, t->npassed ? C_GREEN : NULL, part);
-	snprintf(part, sizeof part, ", %zu failed", t->nfailed);
+	term_sbuf_add(sb, t, NULL, ", ");
+	snprintf(part, sizeof part, "%zu failed", t->nfailed);
 	term_sbuf_add(sb, t, t->nfailed ? C_BOLD_RED : NULL, part);
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	if (eta >= 0) {
@@ -335,14 +364,7 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	} else
 		snprintf(part, sizeof part, " | %s", clock1);
 	term_sbuf_add(sb, t, NULL, part);
-	for (i = 0; i < t->nworkers; i++) {
-		if (t->running[i] == NULL)
-			continue;
-		snprintf(part, sizeof part, "%s%s %s", first ? " | " : ", ",
-		    t->workers[i] ? t->workers[i] : "?", t->running[i]);
-		term_sbuf_add(sb, t, NULL, part);
-		first = 0;
-	}
+	term_status_running(t, sb);
 }
 
 /*

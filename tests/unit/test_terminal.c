@@ -659,6 +659,34 @@ START_TEST(test_tty_status_line)
 }
 END_TEST
 
+START_TEST(test_tty_running_that_fits)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	const char *running[] = { "str/slow_one", NULL, "parse/big" };
+	const char *workers[] = { "w0", "w1", "w2" };
+	struct progress pr = { .done = 0, .total = 4, .eta = 3.0,
+	    .nworkers = 3, .running = running, .workers = workers };
+	char *out;
+
+	setenv("TERM", "xterm", 1);
+	pty_open(&p, 80);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 4, 3);
+	r->ops->progress(r, &pr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	/* Whole entries only, then how many busy workers did not fit. */
+	ck_assert_msg(strstr(out, ", ETA 3.0s | w0 str/slow_one (+1)\r") !=
+	    NULL, "%s", out);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_tty_narrow_and_colour)
 {
 	struct event_base *base = event_base_new();
@@ -760,6 +788,7 @@ main(void)
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
 	tcase_add_test(tt, test_tty_status_line);
+	tcase_add_test(tt, test_tty_running_that_fits);
 	tcase_add_test(tt, test_tty_narrow_and_colour);
 	tcase_add_test(tt, test_tty_no_color_env);
 	tcase_add_test(tt, test_tty_dumb);
