@@ -514,7 +514,7 @@ term_test_line(struct term *t, const struct test_report *tr)
 	term_status_clear(t);
 	term_fmt_duration(dur, sizeof dur, tr->duration);
 	fputc('[', t->fp);
-	term_put_str(t, tr->worker ? tr->worker : "?");
+	term_put_str(t, tr->worker ? tr->worker : "-");	/* "-": none ran it */
 	fputs("] ", t->fp);
 	term_color(t, term_outcome_color(tr->outcome));
 	fputs(outcome_tag(tr->outcome), t->fp);
@@ -523,7 +523,7 @@ term_test_line(struct term *t, const struct test_report *tr)
 	term_put_str(t, tr->id);
 	if (tr->attempts > 1)
 		fprintf(t->fp, " (%s, %d attempts)", dur, tr->attempts);
-	else
+	else if (tr->duration >= 0)
 		fprintf(t->fp, " (%s)", dur);
 	term_reason(tr, reason, sizeof reason);
 	if (reason[0] != '\0') {

@@ -112,7 +112,7 @@ feed_mixed(struct reporter *r, struct counts *c)
 	struct test_report tr;
 
 	memset(c, 0, sizeof *c);
-	run_start(r, 9, 4);
+	run_start(r, 10, 4);
 	r->ops->worker_up(r, &wi);
 	tr = report("str/trim", "w0", OUT_PASS, 0.0002);
 	result(r, &tr);
@@ -148,6 +148,8 @@ feed_mixed(struct reporter *r, struct counts *c)
 	r->ops->notice(r, LOG_LVL_DEBUG, "not shown below -vv");
 	tr = report("str/split", "w0", OUT_PASS, 65.4);
 	result(r, &tr);
+	tr = report("str/never", NULL, OUT_NOT_RUN, -1);
+	result(r, &tr);
 	c->n[OUT_PASS] = 2;
 	c->n[OUT_FAIL] = 1;
 	c->n[OUT_CRASH] = 1;
@@ -156,6 +158,7 @@ feed_mixed(struct reporter *r, struct counts *c)
 	c->n[OUT_XFAIL] = 1;
 	c->n[OUT_XPASS] = 1;
 	c->n[OUT_FLAKY] = 1;
+	c->n[OUT_NOT_RUN] = 1;
 }
 
 static const char *mixed_failures =
@@ -192,7 +195,7 @@ START_TEST(test_plain_default)
 	run_end(c.r, &n, 66.5, EXIT_TESTS_FAILED, NULL);
 	out = cap_close(&c);
 	snprintf(want, sizeof want, "%s%s%s",
-	    "distmgr " DM_VERSION ": 9 tests from demo.so, 4 workers, "
+	    "distmgr " DM_VERSION ": 10 tests from demo.so, 4 workers, "
 	    "--dist load\n"
 	    "[w1] FAIL str/upper (3.1 ms) - assertion failed: "
 	    "strcmp(s, \"ABC\") == 0\n"
@@ -205,7 +208,7 @@ START_TEST(test_plain_default)
 	    mixed_failures,
 	    "\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 66.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 66.50s\n");
 	ck_assert_str_eq(out, want);
 	ck_assert(strchr(out, '\033') == NULL);
 	free(out);
@@ -223,7 +226,7 @@ START_TEST(test_verbose)
 	run_end(c.r, &n, 66.5, EXIT_TESTS_FAILED, NULL);
 	out = cap_close(&c);
 	snprintf(want, sizeof want, "%s%s%s",
-	    "distmgr " DM_VERSION ": 9 tests from demo.so, 4 workers, "
+	    "distmgr " DM_VERSION ": 10 tests from demo.so, 4 workers, "
 	    "--dist load\n"
 	    "[w3] popen -- linux x86_64, 2 cpus, pid 1234, distworker 0.1.0\n"
 	    "[w0] PASS str/trim (0.2 ms)\n"
@@ -238,11 +241,12 @@ START_TEST(test_verbose)
 	    "todo\n"
 	    "[w3] FLAKY net/retry (250.0 ms, 2 attempts)\n"
 	    "warning: worker w2 died (SIGKILL); restarted it (1 of 16)\n"
-	    "[w0] PASS str/split (1m05s)\n",
+	    "[w0] PASS str/split (1m05s)\n"
+	    "[-] NOTRUN str/never\n",
 	    mixed_failures,
 	    "\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 66.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 66.50s\n");
 	ck_assert_str_eq(out, want);
 	free(out);
 }
@@ -273,7 +277,7 @@ START_TEST(test_quiet)
 	    "marked todo\n"
 	    "stopped after 4 failures (--maxfail 4)\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 0.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 0.50s\n");
 	free(out);
 }
 END_TEST
