@@ -915,13 +915,13 @@ term_run_start(struct reporter *r, const struct run_info *ri)
 		return;
 	term_status_clear(t);
 	term_color(t, C_BOLD);
-	fprintf(t->fp, "distmgr %s: %zu %s from ", DM_VERSION, ri->ntests,
+	fprintf(t->fp, "distmgr %s: %zu %s", DM_VERSION, ri->ntests,
 	    ri->ntests == 1 ? "test" : "tests");
 	if (ri->nsuites > 3)
-		fprintf(t->fp, "%zu suites", ri->nsuites);
+		fprintf(t->fp, " from %zu suites", ri->nsuites);
 	for (i = 0; i < ri->nsuites && ri->nsuites <= 3; i++) {
 		base = strrchr(ri->suites[i], '/');
-		fputs(i > 0 ? ", " : "", t->fp);
+		fputs(i > 0 ? ", " : " from ", t->fp);
 		term_put_str(t, base ? base + 1 : ri->suites[i]);
 	}
 	fprintf(t->fp, ", %d %s, --dist %s", ri->nworkers,

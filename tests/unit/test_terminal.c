@@ -310,6 +310,36 @@ START_TEST(test_all_passed_and_empty)
 }
 END_TEST
 
+START_TEST(test_header)
+{
+	static char *two[] = { "build/a/unit.so", "net.so" };
+	static char *five[] = { "1.so", "2.so", "3.so", "4.so", "5.so" };
+	struct run_info ri = { .ntests = 1, .nworkers = 1, .dist = "each",
+	    .boxed = 0, .seed = 1234, .suites = two, .nsuites = 2 };
+	struct cap c;
+	char *out;
+
+	cap_open(&c, 0, COLOR_NEVER, 0);
+	c.r->ops->run_start(c.r, &ri);
+	ri.suites = five;
+	ri.nsuites = 5;
+	ri.boxed = 1;
+	ri.seed = -1;
+	ri.ntests = 3;
+	c.r->ops->run_start(c.r, &ri);
+	ri.nsuites = 0;
+	c.r->ops->run_start(c.r, &ri);
+	out = cap_close(&c);
+	ck_assert_str_eq(out,
+	    "distmgr " DM_VERSION ": 1 test from unit.so, net.so, 1 worker, "
+	    "--dist each, in-process (--no-fork), --random-order=1234\n"
+	    "distmgr " DM_VERSION ": 3 tests from 5 suites, 1 worker, "
+	    "--dist each\n"
+	    "distmgr " DM_VERSION ": 3 tests, 1 worker, --dist each\n");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_color_forced)
 {
 	struct cap c;
@@ -786,6 +816,7 @@ main(void)
 	tcase_add_test(tc, test_verbose);
 	tcase_add_test(tc, test_quiet);
 	tcase_add_test(tc, test_all_passed_and_empty);
+	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_color_forced);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_output_bounded);
