@@ -424,6 +424,7 @@ DM_TEST(ini, get_or_default)
 	const char *user;
 
 	ini_parse(&ini, config);
+	printf("parsed %d keys; looking up server.user\n", ini.n);
 	user = ini_get_or(&ini, "server", "user", "nobody");
 	printf("user is %zu bytes long\n", strlen(user));
 	DM_ASSERT_STR_EQ(user, "nobody");

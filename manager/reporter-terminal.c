@@ -620,14 +620,16 @@ term_keep_failure(struct term *t, const struct test_report *tr)
 	f->duration = tr->duration;
 	f->attempts = tr->attempts;
 	f->where = term_where(tr);
-	if (tr->outcome == OUT_CRASH && tr->signal > 0)
+	/* The worker's message says what happened; without one, say it
+	 * from the signal or exit status. */
+	if (tr->message != NULL && *tr->message != '\0')
+		what[0] = '\0';
+	else if (tr->outcome == OUT_CRASH && tr->signal > 0)
 		snprintf(what, sizeof what, "killed by %s (signal %d)",
 		    tr->signal_name ? tr->signal_name : "a signal", tr->signal);
 	else if (tr->outcome == OUT_CRASH && tr->exit_status >= 0)
 		snprintf(what, sizeof what, "exited with status %d",
 		    tr->exit_status);
-	else if (tr->message != NULL && *tr->message != '\0')
-		what[0] = '\0';		/* the message says it */
 	else {
 		term_reason(tr, what, sizeof what);
 		if (what[0] == '\0')

@@ -495,6 +495,43 @@ START_TEST(test_output_bounded)
 }
 END_TEST
 
+START_TEST(test_worker_message_wins)
+{
+	struct cap c;
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	char *out;
+
+	/* The worker words crashes itself; no second, made-up line. */
+	cap_open(&c, 0, COLOR_NEVER, 0);
+	run_start(c.r, 2, 1);
+	tr = report("ini/get", "w0", OUT_CRASH, 0.003);
+	tr.signal = 11;
+	tr.signal_name = "SIGSEGV";
+	tr.message = "died of SIGSEGV (Segmentation fault)";
+	tr.out = "looking up server.user\n";
+	tr.out_len = strlen(tr.out);
+	result(c.r, &tr);
+	tr = report("ini/exit", "w0", OUT_CRASH, 0.003);
+	tr.exit_status = 3;
+	result(c.r, &tr);
+	n.n[OUT_CRASH] = 2;
+	run_end(c.r, &n, 1, EXIT_TESTS_FAILED, NULL);
+	out = cap_close(&c);
+	ck_assert_str_eq(strstr(out, "CRASH ini/get (w0"),
+	    "CRASH ini/get (w0, 3.0 ms)\n"
+	    "  examples/demo.c:10: died of SIGSEGV (Segmentation fault)\n"
+	    "  ---- stdout ----\n"
+	    "  looking up server.user\n"
+	    "\n"
+	    "CRASH ini/exit (w0, 3.0 ms)\n"
+	    "  examples/demo.c:10: exited with status 3\n"
+	    "\n"
+	    "distmgr: 2 crashed in 1.00s\n");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_many_failures_bounded)
 {
 	struct cap c;
@@ -820,6 +857,7 @@ main(void)
 	tcase_add_test(tc, test_color_forced);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_output_bounded);
+	tcase_add_test(tc, test_worker_message_wins);
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
 	tcase_add_test(tt, test_tty_status_line);
