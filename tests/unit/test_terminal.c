@@ -532,6 +532,37 @@ START_TEST(test_worker_message_wins)
 }
 END_TEST
 
+START_TEST(test_very_verbose)
+{
+	struct cap c;
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	char *out;
+
+	cap_open(&c, 2, COLOR_NEVER, 0);
+	tr = report("s/talks", "w0", OUT_PASS, 0.001);
+	tr.out = "hello\n";
+	tr.out_len = 6;
+	tr.err = "warn: x";
+	tr.err_len = 7;
+	result(c.r, &tr);
+	c.r->ops->notice(c.r, LOG_LVL_DEBUG, "batch of 3 to w0");
+	n.n[OUT_PASS] = 1;
+	run_end(c.r, &n, 1, EXIT_ALL_PASSED, NULL);
+	out = cap_close(&c);
+	ck_assert_str_eq(out,
+	    "[w0] PASS s/talks (1.0 ms)\n"
+	    "  ---- stdout ----\n"
+	    "  hello\n"
+	    "  ---- stderr ----\n"
+	    "  warn: x\n"
+	    "debug: batch of 3 to w0\n"
+	    "\n"
+	    "distmgr: 1 passed in 1.00s\n");
+	free(out);
+}
+END_TEST
+
 START_TEST(test_many_failures_bounded)
 {
 	struct cap c;
@@ -858,6 +889,7 @@ main(void)
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_output_bounded);
 	tcase_add_test(tc, test_worker_message_wins);
+	tcase_add_test(tc, test_very_verbose);
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
 	tcase_add_test(tt, test_tty_status_line);
