@@ -236,17 +236,21 @@ const unsigned char *stream_rx_data(const struct stream_rx *, size_t *len);
 unsigned char *stream_rx_take(struct stream_rx *, size_t *len);
 
 /* Sends data as chunks of at most chunk bytes (0: the default) with
- * amp_tell. extra (may be NULL, borrowed) is merged into every chunk.
- * Binary data is base64-encoded; text is repaired to valid UTF-8.
- * Returns 0, or -1 if a chunk could not be queued. Sends everything at
- * once: for big payloads drive stream_tx instead. */
+ * amp_tell; fewer when the connection's frame limit needs it, so that
+ * every chunk fits in a frame. extra (may be NULL, borrowed) is merged
+ * into every chunk. Binary data is base64-encoded; text is repaired to
+ * valid UTF-8 and cut only between characters (one character longer
+ * than chunk goes whole). Returns 0, or -1 if a chunk could not be
+ * queued. Sends everything at once: for big payloads drive stream_tx
+ * instead. */
 int	stream_send(struct amp_conn *, const char *command, const char *id,
 	    const void *data, size_t len, int binary, size_t chunk,
 	    json_t *extra);
 
-/* A paced sender for big payloads: sends chunks while the connection is
- * not congested; call stream_tx_pump() again from on_drain. data is
- * borrowed until stream_tx_free(). */
+/* A paced sender for big binary payloads: sends chunks while the
+ * connection is not congested; call stream_tx_pump() again from
+ * on_drain. Chunks are sized as stream_send's. data is borrowed until
+ * stream_tx_free(). */
 struct stream_tx;
 struct stream_tx *stream_tx_new(struct amp_conn *, const char *command,
 	    const char *id, const void *data, size_t len, size_t chunk,

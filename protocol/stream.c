@@ -9,6 +9,7 @@
  * decoded or copied. Binary data is base64; text is valid UTF-8, cut
  * only between characters so that no chunk splits one.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,18 +174,64 @@ stream_send_chunk(struct amp_conn *c, const char *command, const char *id,
 	return amp_tell(c, command, box);
 }
 
-/* How many bytes of text from p to cut so as not to split a character. */
+/*
+ * How many bytes of text from p to send as one chunk of at most chunk
+ * bytes without splitting a character: a split character would reach
+ * the peer as two U+FFFD. A character longer than chunk goes whole, so a
+ * chunk may exceed chunk by up to 3 bytes. Stray continuation bytes are
+ * no character: they are cut anywhere, as repair replaces each anyway.
+ */
 static size_t
 stream_text_cut(const unsigned char *p, size_t avail, size_t chunk)
 {
-	size_t n = avail < chunk ? avail : chunk, back = 0;
+	size_t n = avail < chunk ? avail : chunk, cut;
 
 	if (n == avail)
 		return n;
-	/* Step back over continuation bytes (at most 3) to a lead byte. */
-	while (back < 3 && back < n && (p[n - back] & 0xc0) == 0x80)
-		back++;
-	return back < n && (p[n - back] & 0xc0) != 0x80 ? n - back : n;
+	/* p[n] starts the next chunk: while it continues a character, move
+	 * the cut back towards that character's lead byte (3 at most). */
+	for (cut = n; cut > 0 && n - cut < 3 && (p[cut] & 0xc0) == 0x80;)
+		cut--;
+	if ((p[cut] & 0xc0) == 0x80)
+		return n;
+	if (cut > 0)
+		return cut;
+	/* The first character alone is longer than chunk. */
+	for (cut = 1; cut < avail && cut < 4 && (p[cut] & 0xc0) == 0x80;)
+		cut++;
+	return cut;
+}
+
+/*
+ * The most raw bytes a chunk on c can carry and still fit in a frame
+ * under the connection's limit, with the box around it: base64 takes 4
+ * bytes for 3, and text at worst 6 for 1 (a control character becomes
+ * \u00XX). Without this a 256 KiB chunk of binary could never pass the
+ * 64 KiB limit before authentication, nor one of control characters the
+ * 1 MiB limit after.
+ */
+static size_t
+stream_chunk_fit(struct amp_conn *c, const char *command, const char *id,
+    json_t *extra, int binary, size_t chunk)
+{
+	json_t *box = json_object();
+	size_t over, limit = amp_conn_limit(c), room, fit;
+
+	if (extra != NULL)
+		json_object_update(box, extra);
+	json_object_set_new(box, "_command", json_string(command));
+	json_object_set_new(box, "stream", json_string(id));
+	/* The widest a sequence number can print. */
+	json_object_set_new(box, "seq", json_integer(LLONG_MIN));
+	json_object_set_new(box, "data", json_string(""));
+	json_object_set_new(box, "last", json_false());
+	over = json_dumpb(box, NULL, 0, JSON_COMPACT);
+	json_decref(box);
+	room = over < limit ? limit - over : 0;
+	fit = binary ? room / 4 * 3 : room / 6;
+	if (fit == 0)
+		fit = 1;	/* no room at all: amp_tell will refuse it */
+	return chunk < fit ? chunk : fit;
 }
 
 int
@@ -197,6 +244,7 @@ stream_send(struct amp_conn *c, const char *command, const char *id,
 
 	if (chunk == 0)
 		chunk = STREAM_CHUNK_DEFAULT;
+	chunk = stream_chunk_fit(c, command, id, extra, binary, chunk);
 	do {
 		n = binary ? (len - off < chunk ? len - off : chunk) :
 		    stream_text_cut(p + off, len - off, chunk);
@@ -240,17 +288,21 @@ stream_tx_new(struct amp_conn *c, const char *command, const char *id,
 int
 stream_tx_pump(struct stream_tx *tx)
 {
-	size_t n;
+	size_t n, chunk;
 
+	/* Again on each pump: the limit is raised once the peer is
+	 * trusted. */
+	chunk = stream_chunk_fit(tx->conn, tx->command, tx->id, tx->extra, 1,
+	    tx->chunk);
 	while (!tx->done) {
 		if (amp_conn_congested(tx->conn))
 			return 0;
-		n = tx->len - tx->off < tx->chunk ? tx->len - tx->off :
-		    tx->chunk;
-		if (stream_send_chunk(tx->conn, tx->command, tx->id, tx->seq++,
+		n = tx->len - tx->off < chunk ? tx->len - tx->off : chunk;
+		if (stream_send_chunk(tx->conn, tx->command, tx->id, tx->seq,
 		    tx->data + tx->off, n, 1, tx->off + n == tx->len,
 		    tx->extra) == -1)
-			return -1;
+			return -1;	/* nothing sent: a retry resends seq */
+		tx->seq++;
 		tx->off += n;
 		tx->done = tx->off == tx->len;
 	}
