@@ -269,7 +269,7 @@ raw_recv(struct event_base *base, int fd, struct evbuffer *buf)
 			return o;
 		if (clock_mono() > end)
 			return NULL;
-		event_base_loop(base, EVLOOP_NONBLOCK);
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		if (poll(&pfd, 1, 5) == 1 && evbuffer_read(buf, fd, 65536) == 0)
 			return NULL;
 	}
@@ -287,7 +287,7 @@ raw_send_bytes(struct event_base *base, int fd, const void *p, size_t len)
 		n = write(fd, b, len);
 		if (n == -1) {
 			ck_assert_int_eq(errno, EAGAIN);
-			event_base_loop(base, EVLOOP_NONBLOCK);
+			event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 			continue;
 		}
 		b += n;
