@@ -197,8 +197,10 @@ amp_conn_set_ctx(struct amp_conn *c, void *ctx)
 void
 amp_conn_set_name(struct amp_conn *c, const char *name)
 {
-	free(c->name);
-	c->name = xstrdup(name);
+	char *old = c->name;
+
+	c->name = xstrdup(name);	/* name may be c->name itself */
+	free(old);
 }
 
 const char *

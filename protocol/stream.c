@@ -61,17 +61,20 @@ stream_rx_reserve(struct stream_rx *rx, size_t more)
 	rx->size = want;
 }
 
-/* The decoded size of canonical base64 text of length n. */
-static size_t
+/* The decoded size of canonical base64 text of length n, or -1 when n
+ * cannot be canonical (then the size would underflow: "=" is 0 - 1). */
+static long
 stream_b64_decoded_len(const char *s, size_t n)
 {
 	size_t len = n / 4 * 3;
 
+	if (n % 4 != 0)
+		return -1;
 	if (n >= 1 && s[n - 1] == '=')
 		len--;
 	if (n >= 2 && s[n - 2] == '=')
 		len--;
-	return len;
+	return (long)len;
 }
 
 int
@@ -81,7 +84,7 @@ stream_rx_add(struct stream_rx *rx, json_t *chunk, char *why, size_t whylen)
 	json_t *jdata = json_object_get(chunk, "data");
 	const char *data;
 	size_t n, add;
-	long got;
+	long got, declen = 0;
 
 	if (rx->done) {
 		snprintf(why, whylen, "chunk after the last one");
@@ -100,7 +103,12 @@ stream_rx_add(struct stream_rx *rx, json_t *chunk, char *why, size_t whylen)
 	}
 	data = json_string_value(jdata);
 	n = json_string_length(jdata);
-	add = rx->binary ? stream_b64_decoded_len(data, n) : n;
+	if (rx->binary && (declen = stream_b64_decoded_len(data, n)) < 0) {
+		snprintf(why, whylen, "chunk %llu is not valid base64",
+		    rx->next_seq);
+		return -1;
+	}
+	add = rx->binary ? (size_t)declen : n;
 	if (add > rx->cap - rx->len) {
 		snprintf(why, whylen, "stream is over its cap of %zu bytes",
 		    rx->cap);
@@ -238,7 +246,9 @@ int
 stream_send(struct amp_conn *c, const char *command, const char *id,
     const void *data, size_t len, int binary, size_t chunk, json_t *extra)
 {
-	const unsigned char *p = data;
+	/* No arithmetic on a NULL pointer, even adding 0. */
+	const unsigned char *p = data != NULL ? data :
+	    (const unsigned char *)"";
 	unsigned long long seq = 0;
 	size_t off = 0, n;
 
@@ -278,7 +288,7 @@ stream_tx_new(struct amp_conn *c, const char *command, const char *id,
 	tx->conn = c;
 	tx->command = xstrdup(command);
 	tx->id = xstrdup(id);
-	tx->data = data;
+	tx->data = data != NULL ? data : (const unsigned char *)"";
 	tx->len = len;
 	tx->chunk = chunk != 0 ? chunk : STREAM_CHUNK_DEFAULT;
 	tx->extra = extra != NULL ? json_incref(extra) : NULL;

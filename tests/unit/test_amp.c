@@ -1439,6 +1439,8 @@ START_TEST(test_accessors)
 	ck_assert_str_eq(amp_conn_name(p.a), "a");
 	amp_conn_set_name(p.a, "w3");
 	ck_assert_str_eq(amp_conn_name(p.a), "w3");
+	amp_conn_set_name(p.a, amp_conn_name(p.a));	/* its own name */
+	ck_assert_str_eq(amp_conn_name(p.a), "w3");
 	ck_assert_ptr_eq(amp_conn_ctx(p.a), &p);
 	amp_conn_set_ctx(p.a, &x);
 	ck_assert_ptr_eq(amp_conn_ctx(p.a), &x);

@@ -262,6 +262,12 @@ START_TEST(test_json_string_lossy)
 	ck_assert_str_eq(json_string_value(s), "");
 	json_decref(s);
 
+	/* An empty capture may have no buffer at all. */
+	s = json_string_lossy(NULL, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(json_string_value(s), "");
+	json_decref(s);
+
 	/* Only len bytes are read, even with no NUL after them. */
 	s = json_string_lossy("abcdef", 3);
 	ck_assert_str_eq(json_string_value(s), "abc");

@@ -165,8 +165,10 @@ END_TEST
 
 START_TEST(test_rx_bad_base64)
 {
+	/* "=" and "==" once made the decoded size underflow, and were
+	 * reported as over the cap. */
 	static const char *bad[] = { "Zm9", "Zh==", "Zm9v!!!!", "Zg==Zg==",
-	    "Zm 9", "====" };
+	    "Zm 9", "====", "=", "==", "A=", "Zm9v=" };
 	struct stream_rx *rx;
 	char why[200];
 	size_t i;
@@ -322,6 +324,11 @@ START_TEST(test_send_binary_round_trip)
 	round_trip(data, 0, 1, 0, FRAME_LIMIT_DEFAULT, "", 0);
 	ck_assert_int_eq(got.chunks, 1);	/* one empty, last chunk */
 	round_trip(data, 1, 1, 1, FRAME_LIMIT_DEFAULT, data, 1);
+	ck_assert_int_eq(got.chunks, 1);
+	/* No data at all, not even a buffer. */
+	round_trip(NULL, 0, 1, 0, FRAME_LIMIT_DEFAULT, "", 0);
+	ck_assert_int_eq(got.chunks, 1);
+	round_trip(NULL, 0, 0, 0, FRAME_LIMIT_DEFAULT, "", 0);
 	ck_assert_int_eq(got.chunks, 1);
 	got_free();
 	free(data);
