@@ -19,7 +19,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "testutil.h"
 
@@ -1373,6 +1378,83 @@ START_TEST(test_flush_now_under_filter)
 }
 END_TEST
 
+/* A TLS context; the server's has a throw-away self-signed certificate. */
+static SSL_CTX *
+tls_ctx(int server)
+{
+	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() :
+	    TLS_client_method());
+	EVP_PKEY *key;
+	X509 *x;
+
+	ck_assert_ptr_nonnull(ctx);
+	if (!server) {
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	key = EVP_EC_gen("P-256");
+	x = X509_new();
+	ck_assert_ptr_nonnull(key);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN",
+	    MBSTRING_ASC, (const unsigned char *)"distmgr-test", -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	ck_assert_int_gt(X509_sign(x, key, EVP_sha256()), 0);
+	ck_assert_int_eq(SSL_CTX_use_certificate(ctx, x), 1);
+	ck_assert_int_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
+/* Over TLS, flush_now must leave the bytes to the bufferevent, which
+ * encrypts them: written to the socket directly they would break the
+ * handshake or the record stream. */
+START_TEST(test_flush_now_under_tls)
+{
+	struct event_base *base = event_base_new();
+	SSL_CTX *sctx = tls_ctx(1), *cctx = tls_ctx(0);
+	struct bufferevent *bc, *bs;
+	struct end a, b;
+	struct answer ans = { 0 };
+	int sv[2], i;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0, sv), 0);
+	bc = bufferevent_openssl_socket_new(base, sv[0], SSL_new(cctx),
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	bs = bufferevent_openssl_socket_new(base, sv[1], SSL_new(sctx),
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	a.c = amp_conn_new(bc, NULL, &end_cbs, &a);
+	b.c = amp_conn_new(bs, table, &end_cbs, &b);
+	/* Before the handshake, then after it has had a chance to run. */
+	for (i = 0; i < 3; i++)
+		amp_tell(a.c, "count", json_pack("{s:i}", "i", i));
+	ck_assert_int_eq(amp_conn_flush_now(a.c), 1);	/* left to the loop */
+	ck_assert_uint_gt(amp_conn_output_len(a.c), 0);
+	ck_assert_int_eq(loop_until_count(base, &tells_seen, 3), 3);
+	amp_tell(a.c, "count", NULL);
+	amp_conn_flush_now(a.c);
+	amp_ask(a.c, "add", json_pack("{s:i,s:i}", "a", 2, "b", 2), on_answer,
+	    &ans);
+	ck_assert(tu_loop_until(base, &ans.done, DEADLINE));
+	ck_assert_msg(b.closed == 0, "b closed: %s", b.reason);
+	ck_assert_int_eq(ans.sum, 4);
+	ck_assert_int_eq(tells_seen, 4);
+	json_decref(ans.box);
+	amp_conn_close(a.c, "over", 0);
+	ck_assert(tu_loop_until(base, &b.closed, DEADLINE));
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	event_base_free(base);
+}
+END_TEST
+
 /* ---- the split constructor ------------------------------------------------------ */
 
 static struct bufferevent *
@@ -1514,6 +1596,7 @@ main(void)
 	tcase_add_test(tc, test_flush_now);
 	tcase_add_test(tc, test_flush_now_ends_congestion);
 	tcase_add_test(tc, test_flush_now_under_filter);
+	tcase_add_test(tc, test_flush_now_under_tls);
 	tcase_add_test(tc, test_split_over_pipes);
 	suite_add_tcase(s, tc);
 
