@@ -71,7 +71,7 @@ large_box(void)
 	return box;
 }
 
-/* ---- in memory ------------------------------------------------------------ */
+/* ---- in memory --------------------------------------------------------- */
 
 static void
 bench_memory(const char *what, json_t *box)
@@ -130,7 +130,7 @@ bench_jansson(const char *what, json_t *box)
 	free(buf);
 }
 
-/* ---- through a socketpair ---------------------------------------------------- */
+/* ---- through a socketpair ---------------------------------------------- */
 
 struct flow {
 	struct event_base *base;
@@ -250,7 +250,7 @@ bench_socket(const char *what, json_t *box)
 	event_base_free(flow.base);
 }
 
-/* ---- ask/answer round trips -------------------------------------------------- */
+/* ---- ask/answer round trips -------------------------------------------- */
 
 static int
 h_ping(struct amp_request *req, json_t *box)

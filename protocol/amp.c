@@ -68,7 +68,7 @@ struct amp_conn {
 	TAILQ_HEAD(, amp_ask)		 asks;	/* sent, unanswered */
 	TAILQ_HEAD(, amp_ask)		 unsent; /* to fail from the loop */
 	TAILQ_HEAD(, amp_request)	 requests;
-	struct amp_request		*current; /* being handled, unanswered */
+	struct amp_request		*current; /* in its handler */
 
 	int		 closing;
 	int		 flushing;

@@ -18,7 +18,7 @@
 
 #define DEADLINE 10.0
 
-/* ---- hand-made chunks ----------------------------------------------------- */
+/* ---- hand-made chunks -------------------------------------------------- */
 
 static json_t *
 chunk(long long seq, const char *data, int last)
@@ -197,7 +197,7 @@ START_TEST(test_rx_after_last)
 }
 END_TEST
 
-/* ---- over a connection -------------------------------------------------------- */
+/* ---- over a connection ------------------------------------------------- */
 
 /* What the receiving end collected. */
 static struct {
@@ -427,7 +427,7 @@ START_TEST(test_rx_cap_over_the_wire)
 }
 END_TEST
 
-/* ---- the paced sender ----------------------------------------------------------- */
+/* ---- the paced sender -------------------------------------------------- */
 
 struct pacer {
 	struct stream_tx *tx;
