@@ -140,6 +140,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(UNIT_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/suites/%.so: tests/suites/%.c include/distmgr.h
 	@mkdir -p $(@D)
 	$(CC) $(SUITE_CFLAGS) -shared -o $@ $<
