@@ -73,10 +73,10 @@ LIBTEST		:= $(BUILD)/lib/libdmtest.a
 # Each daemon's main() lives in its main.c; the rest is a library that
 # unit tests link too.
 BINS		:=
-ifneq ($(WORKER_SRC),)
+ifneq ($(wildcard worker/main.c),)
 BINS		+= $(BUILD)/bin/distworker
 endif
-ifneq ($(MANAGER_SRC),)
+ifneq ($(wildcard manager/main.c),)
 BINS		+= $(BUILD)/bin/distmgr
 endif
 
