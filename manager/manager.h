@@ -259,4 +259,62 @@ int	 shard_has(const char *id, unsigned i, unsigned n);
 /* Parses "I/N"; 0 or -1. */
 int	 shard_parse(const char *text, unsigned *i, unsigned *n);
 
+/* ---- txspec.c: --tx execution specs -------------------------------- */
+
+enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };
+
+struct tx_env {
+	char	*name;
+	char	*value;
+};
+
+struct txspec {
+	char		*text;		/* as given */
+	int		 count;		/* N of N*... */
+	enum tx_kind	 kind;
+	char		*user;		/* ssh: user@, or NULL */
+	char		*host;		/* ssh, tcp */
+	int		 port;		/* ssh, tcp; 0 when not given */
+	char		*command;	/* exec */
+	char		*chdir;		/* //chdir=DIR */
+	char		*id;		/* //id=NAME */
+	char		*worker;	/* //worker=PATH, the remote binary */
+	int		 nice;		/* //nice=N */
+	int		 has_nice;
+	struct tx_env	*env;		/* //env:NAME=VALUE */
+	size_t		 nenv;
+};
+
+/* NULL with a sentence ("bad --tx '...': ...") in why. */
+struct txspec	*txspec_parse(const char *text, char *why, size_t whylen);
+void		 txspec_free(struct txspec *);
+const char	*txspec_kind_name(enum tx_kind);
+
+/* ---- conf.c: the project file, distmgr.conf ------------------------ */
+
+/*
+ * Lines of "name = value" where name is a long option without its
+ * dashes ("tx", "dist", "ship", "timeout"); '#' starts a comment; blank
+ * lines are ignored. The command line adds to (lists) and overrides
+ * (single values) what the file says; options.c applies both.
+ */
+struct conf_entry {
+	char	*name;
+	char	*value;
+	int	 line;
+};
+
+struct conf {
+	char			*path;
+	struct conf_entry	*entries;
+	size_t			 n;
+};
+
+/* NULL with "FILE:LINE: what" in why; a missing file is an error too
+ * (callers decide whether to look). */
+struct conf	*conf_load(const char *path, char *why, size_t whylen);
+void		 conf_free(struct conf *);
+/* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
+int		 conf_bool(const char *value);
+
 #endif /* DM_MANAGER_H */
