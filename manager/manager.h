@@ -317,4 +317,35 @@ void		 conf_free(struct conf *);
 /* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
 int		 conf_bool(const char *value);
 
+/* ---- sync.c: locks, board and trails shared by the run's tests ----- */
+
+#define SYNC_BOARD_MAX	(16u * 1024 * 1024)	/* bytes on the board */
+
+struct sync;
+/* Tells a waiter it now holds the lock; previous_died when the holder
+ * before it went away holding it. */
+typedef void (*sync_grant_fn)(void *arg, int previous_died);
+
+struct sync	*sync_new(void);
+void		 sync_free(struct sync *);
+/* 1: granted now (*previous_died set); 0: queued, grant() runs later;
+ * -1: owner already holds it (locks are not recursive). */
+int		 sync_lock(struct sync *, const char *name, uint64_t owner,
+		    sync_grant_fn grant, void *arg, int *previous_died);
+/* 0, or -1 when owner does not hold it. */
+int		 sync_unlock(struct sync *, const char *name, uint64_t owner);
+/* owner's test ended or its worker is gone: its waits are dropped
+ * (drop(arg) for each, may be NULL) and its locks pass on, the next
+ * holders told previous_died = died. Returns the locks released. */
+size_t		 sync_owner_gone(struct sync *, uint64_t owner, int died,
+		    void (*drop)(void *arg));
+/* 0, or -1 when the board would hold more than SYNC_BOARD_MAX. */
+int		 sync_board_set(struct sync *, const char *key,
+		    const char *value);
+const char	*sync_board_get(const struct sync *, const char *key);
+/* True for the first start of a trail ever, and for the finish that
+ * brings the number of started, unfinished callers to zero the first
+ * time (pytest-mp's mp_trail). */
+int		 sync_trail(struct sync *, const char *name, int finish);
+
 #endif /* DM_MANAGER_H */
