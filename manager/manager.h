@@ -259,4 +259,93 @@ int	 shard_has(const char *id, unsigned i, unsigned n);
 /* Parses "I/N"; 0 or -1. */
 int	 shard_parse(const char *text, unsigned *i, unsigned *n);
 
+/* ---- txspec.c: --tx execution specs -------------------------------- */
+
+enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };
+
+struct tx_env {
+	char	*name;
+	char	*value;
+};
+
+struct txspec {
+	char		*text;		/* as given */
+	int		 count;		/* N of N*... */
+	enum tx_kind	 kind;
+	char		*user;		/* ssh: user@, or NULL */
+	char		*host;		/* ssh, tcp */
+	int		 port;		/* ssh, tcp; 0 when not given */
+	char		*command;	/* exec */
+	char		*chdir;		/* //chdir=DIR */
+	char		*id;		/* //id=NAME */
+	char		*worker;	/* //worker=PATH, the remote binary */
+	int		 nice;		/* //nice=N */
+	int		 has_nice;
+	struct tx_env	*env;		/* //env:NAME=VALUE */
+	size_t		 nenv;
+};
+
+/* NULL with a sentence ("bad --tx '...': ...") in why. */
+struct txspec	*txspec_parse(const char *text, char *why, size_t whylen);
+void		 txspec_free(struct txspec *);
+const char	*txspec_kind_name(enum tx_kind);
+
+/* ---- conf.c: the project file, distmgr.conf ------------------------ */
+
+/*
+ * Lines of "name = value" where name is a long option without its
+ * dashes ("tx", "dist", "ship", "timeout"); '#' starts a comment; blank
+ * lines are ignored. The command line adds to (lists) and overrides
+ * (single values) what the file says; options.c applies both.
+ */
+struct conf_entry {
+	char	*name;
+	char	*value;
+	int	 line;
+};
+
+struct conf {
+	char			*path;
+	struct conf_entry	*entries;
+	size_t			 n;
+};
+
+/* NULL with "FILE:LINE: what" in why; a missing file is an error too
+ * (callers decide whether to look). */
+struct conf	*conf_load(const char *path, char *why, size_t whylen);
+void		 conf_free(struct conf *);
+/* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
+int		 conf_bool(const char *value);
+
+/* ---- sync.c: locks, board and trails shared by the run's tests ----- */
+
+#define SYNC_BOARD_MAX	(16u * 1024 * 1024)	/* bytes on the board */
+
+struct sync;
+/* Tells a waiter it now holds the lock; previous_died when the holder
+ * before it went away holding it. */
+typedef void (*sync_grant_fn)(void *arg, int previous_died);
+
+struct sync	*sync_new(void);
+void		 sync_free(struct sync *);
+/* 1: granted now (*previous_died set); 0: queued, grant() runs later;
+ * -1: owner already holds it (locks are not recursive). */
+int		 sync_lock(struct sync *, const char *name, uint64_t owner,
+		    sync_grant_fn grant, void *arg, int *previous_died);
+/* 0, or -1 when owner does not hold it. */
+int		 sync_unlock(struct sync *, const char *name, uint64_t owner);
+/* owner's test ended or its worker is gone: its waits are dropped
+ * (drop(arg) for each, may be NULL) and its locks pass on, the next
+ * holders told previous_died = died. Returns the locks released. */
+size_t		 sync_owner_gone(struct sync *, uint64_t owner, int died,
+		    void (*drop)(void *arg));
+/* 0, or -1 when the board would hold more than SYNC_BOARD_MAX. */
+int		 sync_board_set(struct sync *, const char *key,
+		    const char *value);
+const char	*sync_board_get(const struct sync *, const char *key);
+/* True for the first start of a trail ever, and for the finish that
+ * brings the number of started, unfinished callers to zero the first
+ * time (pytest-mp's mp_trail). */
+int		 sync_trail(struct sync *, const char *name, int finish);
+
 #endif /* DM_MANAGER_H */

@@ -260,6 +260,39 @@ struct stream_tx *stream_tx_new(struct amp_conn *, const char *command,
 int	stream_tx_pump(struct stream_tx *);
 void	stream_tx_free(struct stream_tx *);
 
+/* ---- tls.c ------------------------------------------------------------ */
+
+/*
+ * TLS with both sides authenticated by one farm CA: the daemon demands a
+ * client certificate signed by it, the manager verifies the daemon's
+ * certificate (and its name or address). TLS 1.2 is the oldest accepted.
+ */
+struct ssl_ctx_st;
+struct tls_files {
+	const char	*ca;		/* PEM: the CA that signs the peers */
+	const char	*cert;		/* PEM: our certificate (chain) */
+	const char	*key;		/* PEM: its private key */
+};
+
+/* NULL with a sentence in why when a file is missing or does not fit. */
+struct ssl_ctx_st *tls_server_ctx(const struct tls_files *, char *why,
+	    size_t whylen);
+struct ssl_ctx_st *tls_client_ctx(const struct tls_files *, char *why,
+	    size_t whylen);
+void	 tls_ctx_free(struct ssl_ctx_st *);
+/* A bufferevent doing the server or client side of the handshake on fd
+ * (taken). peer is the name or address the client expects in the
+ * server's certificate. BEV_EVENT_CONNECTED reports success,
+ * BEV_EVENT_ERROR failure (tls_error() says why). NULL on failure. */
+struct bufferevent *tls_accept(struct event_base *, struct ssl_ctx_st *,
+	    int fd);
+struct bufferevent *tls_connect(struct event_base *, struct ssl_ctx_st *,
+	    int fd, const char *peer);
+/* Why the handshake or the connection failed, for humans. */
+void	 tls_error(struct bufferevent *, char *buf, size_t size);
+/* The peer certificate's subject CN (or "?"), for logs. */
+void	 tls_peer_name(struct bufferevent *, char *buf, size_t size);
+
 /* ---- jsonutil.c ------------------------------------------------------- */
 
 /* A JSON string from arbitrary bytes, repaired to valid UTF-8. Never
