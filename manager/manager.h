@@ -293,6 +293,8 @@ struct reporter *reporter_json_new(struct event_base *base,
 struct reporter *reporter_web_new(struct event_base *base,
 		    const char *addr_port, char *why, size_t whylen);
 const char	*reporter_web_url(const struct reporter *);
+/* How many browsers are following the run now. */
+size_t		 reporter_web_clients(const struct reporter *);
 
 /* ---- report-util.c, report-sink.c, xmlesc.c: what they share ------- */
 
@@ -346,5 +348,37 @@ void	 sink_close(struct sink *);
  * the quote and tab, newline and carriage return (as character
  * references, which attribute normalization keeps). */
 void	 xml_escape(FILE *fp, const char *p, size_t len, int attr);
+
+/* ---- webpage.c: the dashboard's page, webpage.html compiled in ------ */
+extern const char web_page_html[];	/* NUL at web_page_html_end */
+extern const char web_page_html_end[];
+
+/* ---- web-state.c: what the dashboard shows, bounded ---------------- */
+
+/*
+ * Counts, a lane per worker with its last tests, the first failures,
+ * the slowest tests, the last notices and the summary: the same few
+ * hundred kilobytes whatever the number of tests. now is clock_mono();
+ * times sent are seconds since run_start. The JSON returned is the
+ * caller's (json_decref); jansson is included by whoever calls these.
+ */
+struct wst;
+struct json_t;
+struct wst *wst_new(double now);
+void	 wst_free(struct wst *);
+void	 wst_run_start(struct wst *, const struct run_info *, double now);
+void	 wst_worker(struct wst *, const struct worker_info *, int up,
+	    const char *why);
+void	 wst_result(struct wst *, const struct test_report *, double now);
+void	 wst_progress(struct wst *, const struct progress *, double now);
+void	 wst_notice(struct wst *, int level, const char *text);
+void	 wst_run_end(struct wst *, const struct run_summary *, double now);
+/* Has anything changed since the last delta? */
+int	 wst_dirty(const struct wst *);
+/* Everything, for a browser that has just connected. */
+struct json_t *wst_snapshot(const struct wst *, double now);
+/* What changed since the last delta (or the whole state, with "reset",
+ * when a lane was reused); marks it sent. */
+struct json_t *wst_delta(struct wst *, double now);
 
 #endif /* DM_MANAGER_H */
