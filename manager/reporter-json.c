@@ -9,6 +9,7 @@
  * writes through a sink) and never write unbounded lines: a test's
  * output is clipped per stream, with its full size recorded.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,9 @@ json_emit(struct jrep *j, json_t *ev)
 	char *s;
 	size_t len;
 
-	/* REAL_PRECISION 17 would print 0.1 as 0.10000000000000001. */
-	s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(10));
+	/* 15 digits: an epoch time to the 10 microseconds, and 0.1 as 0.1
+	 * (17 would print 0.10000000000000001). */
+	s = json_dumps(ev, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(ev);
 	if (s == NULL)
 		fatalx("json: cannot encode an event");
@@ -53,10 +55,18 @@ json_emit(struct jrep *j, json_t *ev)
 	free(s);
 }
 
+/* Seconds since the epoch, to the millisecond. */
+static double
+json_time(double t)
+{
+	return floor(t * 1000.0 + 0.5) / 1000.0;
+}
+
 static json_t *
 json_event(const char *name)
 {
-	return json_pack("{s:s,s:f}", "event", name, "time", clock_wall());
+	return json_pack("{s:s,s:f}", "event", name, "time",
+	    json_time(clock_wall()));
 }
 
 /* A string, or null when there is none. */
@@ -120,7 +130,7 @@ json_run_start(struct reporter *r, const struct run_info *ri)
 	json_object_set_new(ev, "boxed", json_boolean(ri->boxed));
 	json_object_set_new(ev, "seed", ri->seed >= 0 ?
 	    json_integer(ri->seed) : json_null());
-	json_object_set_new(ev, "start", json_real(ri->start_wall));
+	json_object_set_new(ev, "start", json_real(json_time(ri->start_wall)));
 	json_object_set_new(ev, "suites", suites);
 	json_object_set(ev, "argv", j->argv);
 	json_object_set_new(ev, "version", json_string(DM_VERSION));

@@ -468,6 +468,9 @@ web_flush_clients(struct web *w)
 		bev = evhttp_connection_get_bufferevent(c->evcon);
 		out = bufferevent_get_output(bev);
 		fd = bufferevent_getfd(bev);
+		/* A socket bufferevent keeps its output's front frozen so
+		 * that only it writes; the loop has stopped, so we do. */
+		evbuffer_unfreeze(out, 1);
 		while (evbuffer_get_length(out) > 0 &&
 		    (left = deadline - clock_mono()) > 0) {
 			if (evbuffer_write(out, fd) == -1 && errno != EAGAIN &&
@@ -479,6 +482,7 @@ web_flush_clients(struct web *w)
 			pfd.events = POLLOUT;
 			(void)poll(&pfd, 1, (int)(left * 1000) + 1);
 		}
+		evbuffer_freeze(out, 1);
 	}
 }
 

@@ -4,6 +4,7 @@
  * checked, lines written as events happen, output clipped.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,11 @@ read_events(void)
 		ck_assert_msg(ev != NULL, "bad JSON line '%s': %s", line,
 		    err.text);
 		ck_assert(json_is_object(ev));
+		/* Epoch seconds with their milliseconds, not cut to 10
+		 * significant digits. */
 		ck_assert(json_is_real(json_object_get(ev, "time")));
+		ck_assert(fabs(json_real_value(json_object_get(ev, "time")) -
+		    clock_wall()) < 3600);
 		json_array_append_new(all, ev);
 	}
 	free(text);

@@ -127,7 +127,7 @@ static const char expected_tap[] =
 "not ok 8 - net/stale\n"
 "  ---\n"
 "  outcome: xpass\n"
-"  message: \"bug 7\"\n"
+"  message: \"passed, but is marked todo: bug 7\"\n"
 "  file: \"tests/suites/basic.c\"\n"
 "  line: 10\n"
 "  duration: 0.004000\n"
@@ -264,7 +264,8 @@ START_TEST(test_yaml_reads_back)
 	    "6 outcome=skip\n6 message=no network<NL>here\n6 line=10\n"
 	    "6 worker=w0\n"
 	    "7 outcome=xfail\n7 message=bug #12\n7 line=10\n7 worker=w0\n"
-	    "8 outcome=xpass\n8 message=bug 7\n8 line=10\n8 worker=w0\n"
+	    "8 outcome=xpass\n8 message=passed, but is marked todo: bug 7\n"
+	    "8 line=10\n8 worker=w0\n"
 	    "9 outcome=flaky\n9 line=10\n9 worker=w0\n9 attempts=2\n"
 	    "10 outcome=not_run\n10 message=stopped after 1 failure (-x)\n"
 	    "10 line=10\n10 worker=w0\n");

@@ -412,6 +412,40 @@ START_TEST(test_event_stream)
 }
 END_TEST
 
+/* distmgr ends its loop, reports the end and frees its reporters
+ * without running the loop again: an open page must still get the
+ * summary. */
+START_TEST(test_summary_reaches_page_after_loop)
+{
+	struct event_base *base = event_base_new();
+	struct reporter *r = new_web(base);
+	struct client c;
+	struct run_summary s = fx_summary(fx_reports, FX_NREPORTS);
+
+	client_open(&c, url_port(reporter_web_url(r)), "GET /events HTTP/1.1"
+	    "\r\nHost: 127.0.0.1\r\n\r\n", 0);
+	ck_assert(client_wait(base, &c, "event: snapshot\n"));
+	fx_start(r, &fx_run_info);
+	for (size_t i = 0; i < FX_NREPORTS; i++)
+		fx_result(r, &fx_reports[i]);
+	r->ops->run_end(r, &s);
+	r->ops->free(r);
+	event_base_free(base);
+	/* No loop from here on: what arrives was written by free. */
+	fd_set_nonblock(c.fd, 0);
+	while (!c.eof) {
+		struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+
+		ck_assert_int_eq(poll(&pfd, 1, 20000), 1);
+		client_read(&c);
+	}
+	ck_assert_ptr_nonnull(strstr(c.buf, "\"summary\":{\"line\":\"1 passed, "
+	    "1 failed,"));
+	ck_assert_ptr_nonnull(strstr(c.buf, "\"done\":10,"));
+	client_close(&c);
+}
+END_TEST
+
 /* A browser that connects mid-run gets everything so far at once. */
 START_TEST(test_late_browser_catches_up)
 {
@@ -748,6 +782,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, test_serves_the_page);
 	tcase_add_test(tc, test_state_json);
 	tcase_add_test(tc, test_event_stream);
+	tcase_add_test(tc, test_summary_reaches_page_after_loop);
 	tcase_add_test(tc, test_late_browser_catches_up);
 	tcase_add_test(tc, test_stalled_browser_is_dropped);
 	tcase_add_test(tc, test_vanished_browser);
