@@ -295,6 +295,53 @@ START_TEST(test_output_is_clipped)
 }
 END_TEST
 
+/* Every byte value in output, message and id: each line still parses,
+ * and gives back exactly the repaired UTF-8 of what was printed. */
+START_TEST(test_every_byte)
+{
+	struct reporter *r = new_json();
+	struct test_report t = fx_reports[1];
+	char all[512], msg[256], *want;
+	size_t n;
+	json_t *all_ev, *ev;
+
+	for (int i = 0; i < 512; i++)
+		all[i] = (char)(i % 256);
+	for (int i = 0; i < 255; i++)
+		msg[i] = (char)(255 - i);
+	msg[255] = '\0';
+	t.out = all;
+	t.out_len = sizeof all;
+	t.err = all + 7;
+	t.err_len = 300;
+	t.message = msg;
+	t.id = "we\"ird/na\\me\x01\x7f\xc3\xa9";
+	t.duration = -0.0;
+	fx_start(r, &fx_run_info);
+	fx_result(r, &t);
+	t.duration = 1e300;	/* not a duration JSON can carry: null */
+	fx_result(r, &t);
+	r->ops->free(r);
+	all_ev = read_events();
+	ev = json_array_get(all_ev, 3);
+	want = utf8_repair(all, sizeof all, &n);
+	ck_assert_str_eq(str(ev, "stdout"), want);
+	free(want);
+	want = utf8_repair(all + 7, 300, &n);
+	ck_assert_str_eq(str(ev, "stderr"), want);
+	free(want);
+	want = utf8_repair(msg, strlen(msg), &n);
+	ck_assert_str_eq(str(ev, "message"), want);
+	free(want);
+	ck_assert_str_eq(str(ev, "id"), "we\"ird/na\\me\x01\x7f\xc3\xa9");
+	ck_assert_str_eq(str(ev, "suite"), "we\"ird");
+	ck_assert(json_real_value(json_object_get(ev, "duration")) == 0.0);
+	ck_assert(json_is_null(json_object_get(json_array_get(all_ev, 4),
+	    "duration")));
+	json_decref(all_ev);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -310,6 +357,7 @@ main(void)
 	tcase_add_test(tc, test_run_end_totals);
 	tcase_add_test(tc, test_line_per_event_now);
 	tcase_add_test(tc, test_output_is_clipped);
+	tcase_add_test(tc, test_every_byte);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
