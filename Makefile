@@ -73,10 +73,10 @@ LIBTEST		:= $(BUILD)/lib/libdmtest.a
 # Each daemon's main() lives in its main.c; the rest is a library that
 # unit tests link too.
 BINS		:=
-ifneq ($(WORKER_SRC),)
+ifneq ($(wildcard worker/main.c),)
 BINS		+= $(BUILD)/bin/distworker
 endif
-ifneq ($(MANAGER_SRC),)
+ifneq ($(wildcard manager/main.c),)
 BINS		+= $(BUILD)/bin/distmgr
 endif
 
@@ -118,6 +118,10 @@ $(BUILD)/lib/%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The dashboard's page is assembled into the binary with .incbin; the
+# compiler's dependency file cannot see it, so say it here.
+$(call obj,manager/webpage.c): manager/webpage.html
+
 # -z now: a test's child would otherwise resolve every libc function it
 # calls again, through symbol tables it faults in (a third of a boxed
 # test's cost).
@@ -143,7 +147,6 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
 
-# bench/NAME.c is a program that may use any of the libraries.
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(UNIT_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)

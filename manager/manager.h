@@ -1,0 +1,473 @@
+/*
+ * manager.h - what the parts of distmgr export to each other.
+ *
+ * The flow:  options -> catalog (the tests of every suite) -> select ->
+ * history order -> scheduler <-> pool (workers, transports) -> the
+ * distreporter -> reporters (terminal, later JUnit/TAP/JSON/web).
+ *
+ * Dependencies point down this list and never back: a reporter knows
+ * nothing of workers' connections or of the scheduler; the scheduler
+ * does no I/O.
+ */
+#ifndef DM_MANAGER_H
+#define DM_MANAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct event_base;
+
+/* Exit codes, as pytest's. */
+#define EXIT_ALL_PASSED		0
+#define EXIT_TESTS_FAILED	1
+#define EXIT_INTERRUPTED	2
+#define EXIT_INTERNAL		3
+#define EXIT_USAGE		4
+#define EXIT_NO_TESTS		5
+
+/* ---- outcome.c ------------------------------------------------------- */
+
+/* In the order the closing line names them. */
+enum outcome {
+	OUT_NONE = 0,		/* no final result yet */
+	OUT_PASS,
+	OUT_FAIL,
+	OUT_ERROR,
+	OUT_CRASH,
+	OUT_TIMEOUT,
+	OUT_SKIP,
+	OUT_XFAIL,
+	OUT_XPASS,
+	OUT_FLAKY,		/* failed, then passed on a rerun */
+	OUT_NOT_RUN,		/* the run stopped first, or interrupted */
+	OUT__COUNT
+};
+
+/* "pass", "fail", ... "not_run": the protocol's and the JSON's words. */
+const char	*outcome_name(enum outcome);
+/* "passed", "failed", "errors", "crashed", "timed out", "skipped",
+ * "xfailed", "xpassed", "flaky", "not run": the closing line's words. */
+const char	*outcome_summary_word(enum outcome);
+/* "PASS", "FAIL", "ERROR", "CRASH", "TIMEOUT", "SKIP", "XFAIL", "XPASS",
+ * "FLAKY", "NOTRUN": the -v line's tag. */
+const char	*outcome_tag(enum outcome);
+/* Parses a worker's outcome word; "interrupted" gives OUT_NOT_RUN.
+ * Returns 0, or -1 for a word it does not know. */
+int		 outcome_parse(const char *word, enum outcome *out);
+/* Does this outcome make the run fail (exit 1)? fail, error, crash,
+ * timeout and xpass do; a todo that passes means the todo is stale. */
+int		 outcome_is_failure(enum outcome);
+
+/* Counts per outcome, and the closing line built from them:
+ * "120 passed, 3 failed, 1 skipped, 2 xfailed in 4.21s", naming only
+ * the outcomes that occurred, in enum order; "no tests ran in 0.01s"
+ * when all are zero. Writes into buf (always NUL-terminated). */
+struct counts {
+	size_t	n[OUT__COUNT];
+};
+size_t		 counts_total(const struct counts *);
+void		 counts_line(const struct counts *, double elapsed, char *buf,
+		    size_t size);
+
+/* ---- what reporters are told --------------------------------------- */
+
+/* A worker, as the node-info line shows it:
+ * "[w3] popen -- linux x86_64, 2 cpus, pid 1234, distworker 0.1.0" */
+struct worker_info {
+	const char	*id;		/* "w3" */
+	const char	*spec;		/* "popen", "ssh=farm1", ... */
+	const char	*hostname;
+	const char	*os;		/* "linux" */
+	const char	*arch;		/* "x86_64" */
+	int		 cpus;
+	long		 pid;
+	const char	*version;	/* the worker's */
+};
+
+struct run_info {
+	const char	*run_id;
+	size_t		 ntests;	/* selected: each gets one result */
+	int		 nworkers;	/* asked for */
+	const char	*dist;		/* "load", "each", "no" */
+	int		 boxed;
+	long long	 seed;		/* --random-order seed, or -1 */
+	double		 start_wall;	/* seconds since the epoch */
+	char *const	*suites;	/* the suite paths, [nsuites] */
+	size_t		 nsuites;
+};
+
+/* One test's final result, complete with its captured output. Every
+ * pointer is valid for the duration of the reporter call only. */
+struct test_report {
+	const char	*id;		/* "suite/name" */
+	const char	*suite_path;	/* the .so it came from */
+	const char	*file;		/* where the test is defined */
+	int		 line;
+	const char	*worker;	/* "w3", the worker of the last attempt */
+	const char	*host;		/* its hostname (--dist each: platform) */
+	enum outcome	 outcome;
+	const char	*message;	/* NULL when none */
+	const char	*fail_file;	/* where it failed, NULL when unknown */
+	int		 fail_line;
+	double		 duration;	/* seconds, of the last attempt */
+	int		 signal;	/* 0 when none */
+	const char	*signal_name;	/* "SIGSEGV", NULL when none */
+	int		 exit_status;	/* -1 when it did not exit */
+	int		 attempts;	/* 1, or more after reruns */
+	const char	*out;		/* captured stdout, NUL-terminated */
+	size_t		 out_len;
+	const char	*err;		/* captured stderr, NUL-terminated */
+	size_t		 err_len;
+};
+
+/* The live view: sent at most a few times a second. */
+struct progress {
+	size_t		 done;
+	size_t		 total;
+	struct counts	 counts;
+	double		 elapsed;
+	double		 eta;		/* seconds left, < 0 when unknown */
+	size_t		 nworkers;	/* up now */
+	const char *const *running;	/* per worker: test id or NULL */
+	const char *const *workers;	/* per worker: "w3" */
+};
+
+struct run_summary {
+	struct counts	 counts;
+	double		 elapsed;
+	int		 exit_code;
+	int		 interrupted;	/* Ctrl-C */
+	const char	*stop_reason;	/* "stopped after 1 failure (-x)", NULL */
+};
+
+/* ---- reporter.h-like vtable (reporters implement what they need) --- */
+
+struct reporter;
+struct reporter_ops {
+	const char *name;
+	void	(*run_start)(struct reporter *, const struct run_info *);
+	void	(*worker_up)(struct reporter *, const struct worker_info *);
+	void	(*worker_down)(struct reporter *, const struct worker_info *,
+		    const char *why);
+	/* The one-test-at-a-time sequence: test_start, test_output (zero or
+	 * more, stdout then stderr), test_result, test_stop. */
+	void	(*test_start)(struct reporter *, const struct test_report *);
+	void	(*test_output)(struct reporter *, const struct test_report *,
+		    const char *stream, const char *data, size_t len);
+	void	(*test_result)(struct reporter *, const struct test_report *);
+	void	(*test_stop)(struct reporter *, const struct test_report *);
+	/* Not part of the sequence: what runs where, for live views. */
+	void	(*progress)(struct reporter *, const struct progress *);
+	/* A line the user should see (a worker restarted, a suite hash
+	 * mismatch); level as log levels. */
+	void	(*notice)(struct reporter *, int level, const char *text);
+	void	(*run_end)(struct reporter *, const struct run_summary *);
+	void	(*free)(struct reporter *);
+};
+
+struct reporter {
+	const struct reporter_ops *ops;
+	void		*priv;
+};
+
+/* ---- reporter-terminal.c ------------------------------------------- */
+
+enum color_mode { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+
+struct terminal_options {
+	int		 verbosity;	/* -1 -q, 0 default, 1 -v, 2 -vv */
+	enum color_mode	 color;
+	int		 durations;	/* --durations N, 0 none */
+	int		 show_output;	/* show captured output of failures */
+};
+
+/* Writes to fp (stdout); fd tells whether it is a terminal. base runs
+ * the status line's timer. */
+struct reporter *reporter_terminal_new(struct event_base *base, FILE *fp,
+		    const struct terminal_options *);
+
+/* ---- distreporter.c ------------------------------------------------ */
+
+/*
+ * Results from all workers go through here. Output arrives per (worker,
+ * test) and is buffered, capped, until that test's result; then each
+ * reporter sees start, output, result, stop for that test alone. The
+ * pool never calls a reporter directly.
+ */
+struct distreporter;
+struct distreporter *dr_new(void);
+void	 dr_free(struct distreporter *);
+/* Takes r; it is freed with the distreporter. */
+void	 dr_add(struct distreporter *, struct reporter *r);
+void	 dr_run_start(struct distreporter *, const struct run_info *);
+void	 dr_worker_up(struct distreporter *, const struct worker_info *);
+void	 dr_worker_down(struct distreporter *, const struct worker_info *,
+	    const char *why);
+/* Output of the test `test` (a catalog index) on worker slot `slot`. */
+void	 dr_test_output(struct distreporter *, int slot, uint32_t test,
+	    const char *stream, const char *data, size_t len);
+/* Drops what was buffered for (slot, test): the attempt is rerun. */
+void	 dr_test_discard(struct distreporter *, int slot, uint32_t test);
+/* The final result: report's out/err are filled in from the buffer
+ * (when the caller left them NULL), then every reporter sees the
+ * sequence, then the buffer is freed. */
+void	 dr_test_result(struct distreporter *, int slot, uint32_t test,
+	    struct test_report *report);
+void	 dr_progress(struct distreporter *, const struct progress *);
+void	 dr_notice(struct distreporter *, int level, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	 dr_run_end(struct distreporter *, const struct run_summary *);
+
+/* ---- history.c: the cache of durations and failures ---------------- */
+
+/*
+ * .distmgr/ in the working directory (--cache-dir, --no-cache): each
+ * test's last durations and whether it failed last time, so the next
+ * run orders failures first and the longest first. A missing or
+ * corrupt cache is an empty one (with a warning), never an error.
+ */
+struct history;
+struct history *history_open(const char *dir);	/* NULL dir: in memory */
+void	 history_free(struct history *);
+/* Seconds, or < 0 when the test has no recorded duration. */
+double	 history_duration(const struct history *, const char *id);
+int	 history_failed_last(const struct history *, const char *id);
+/* How many tests failed last time (for --lf's message). */
+size_t	 history_nfailed(const struct history *);
+void	 history_record(struct history *, const char *id, enum outcome,
+	    double duration);
+/* Writes atomically (temporary file and rename). 0 or -1 with a
+ * warning already logged. */
+int	 history_save(struct history *);
+
+/* ---- select.c: which tests run ------------------------------------- */
+
+/* -k EXPR: glob patterns on "suite/name" combined with not, and, or
+ * and parentheses; a bare word without glob characters matches as a
+ * substring, as pytest's -k does. */
+struct kexpr;
+struct kexpr *kexpr_parse(const char *text, char *why, size_t whylen);
+int	 kexpr_match(const struct kexpr *, const char *id);
+void	 kexpr_free(struct kexpr *);
+/* --tags EXPR: the same language over a test's comma-separated tags:
+ * a word is true when the test has that tag. */
+int	 kexpr_match_tags(const struct kexpr *, const char *tags);
+/* --shard I/N: is id in shard i of n (1 <= i <= n)? Stable across runs
+ * and machines: a hash of the id alone. */
+int	 shard_has(const char *id, unsigned i, unsigned n);
+/* Parses "I/N"; 0 or -1. */
+int	 shard_parse(const char *text, unsigned *i, unsigned *n);
+
+/* ---- txspec.c: --tx execution specs -------------------------------- */
+
+enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };
+
+struct tx_env {
+	char	*name;
+	char	*value;
+};
+
+struct txspec {
+	char		*text;		/* as given */
+	int		 count;		/* N of N*... */
+	enum tx_kind	 kind;
+	char		*user;		/* ssh: user@, or NULL */
+	char		*host;		/* ssh, tcp */
+	int		 port;		/* ssh, tcp; 0 when not given */
+	char		*command;	/* exec */
+	char		*chdir;		/* //chdir=DIR */
+	char		*id;		/* //id=NAME */
+	char		*worker;	/* //worker=PATH, the remote binary */
+	int		 nice;		/* //nice=N */
+	int		 has_nice;
+	struct tx_env	*env;		/* //env:NAME=VALUE */
+	size_t		 nenv;
+};
+
+/* NULL with a sentence ("bad --tx '...': ...") in why. */
+struct txspec	*txspec_parse(const char *text, char *why, size_t whylen);
+void		 txspec_free(struct txspec *);
+const char	*txspec_kind_name(enum tx_kind);
+
+/* ---- conf.c: the project file, distmgr.conf ------------------------ */
+
+/*
+ * Lines of "name = value" where name is a long option without its
+ * dashes ("tx", "dist", "ship", "timeout"); '#' starts a comment; blank
+ * lines are ignored. The command line adds to (lists) and overrides
+ * (single values) what the file says; options.c applies both.
+ */
+struct conf_entry {
+	char	*name;
+	char	*value;
+	int	 line;
+};
+
+struct conf {
+	char			*path;
+	struct conf_entry	*entries;
+	size_t			 n;
+};
+
+/* NULL with "FILE:LINE: what" in why; a missing file is an error too
+ * (callers decide whether to look). */
+struct conf	*conf_load(const char *path, char *why, size_t whylen);
+void		 conf_free(struct conf *);
+/* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
+int		 conf_bool(const char *value);
+
+/* ---- sync.c: locks, board and trails shared by the run's tests ----- */
+
+#define SYNC_BOARD_MAX	(16u * 1024 * 1024)	/* bytes on the board */
+
+struct sync;
+/* Tells a waiter it now holds the lock; previous_died when the holder
+ * before it went away holding it. */
+typedef void (*sync_grant_fn)(void *arg, int previous_died);
+
+struct sync	*sync_new(void);
+void		 sync_free(struct sync *);
+/* 1: granted now (*previous_died set); 0: queued, grant() runs later;
+ * -1: owner already holds it (locks are not recursive). */
+int		 sync_lock(struct sync *, const char *name, uint64_t owner,
+		    sync_grant_fn grant, void *arg, int *previous_died);
+/* 0, or -1 when owner does not hold it. */
+int		 sync_unlock(struct sync *, const char *name, uint64_t owner);
+/* owner's test ended or its worker is gone: its waits are dropped
+ * (drop(arg) for each, may be NULL) and its locks pass on, the next
+ * holders told previous_died = died. Returns the locks released. */
+size_t		 sync_owner_gone(struct sync *, uint64_t owner, int died,
+		    void (*drop)(void *arg));
+/* 0, or -1 when the board would hold more than SYNC_BOARD_MAX. */
+int		 sync_board_set(struct sync *, const char *key,
+		    const char *value);
+const char	*sync_board_get(const struct sync *, const char *key);
+/* True for the first start of a trail ever, and for the finish that
+ * brings the number of started, unfinished callers to zero the first
+ * time (pytest-mp's mp_trail). */
+int		 sync_trail(struct sync *, const char *name, int finish);
+
+/* ---- reporters for CI, tools and the browser (issue 6) ------------- */
+
+/*
+ * Each constructor returns NULL with a sentence in why when it cannot
+ * start (the file cannot be created, the port is taken). A reporter
+ * never blocks the event loop: what a slow reader cannot take yet is
+ * buffered up to a cap, with a warning when it falls behind.
+ */
+
+/* --junit-xml FILE: JUnit XML as Jenkins and GitLab read it
+ * (tests/junit.xsd), written when the run ends to a temporary file in
+ * FILE's directory, fsync'd and renamed over FILE: FILE is always the
+ * old report or a complete new one. */
+struct reporter *reporter_junit_new(const char *path, char *why,
+		    size_t whylen);
+
+/* --tap FILE|-: TAP version 13, one line per test as results arrive,
+ * "-" for stdout. base flushes output a pipe could not take at once. */
+struct reporter *reporter_tap_new(struct event_base *base, const char *path,
+		    char *why, size_t whylen);
+
+/* --json FILE|-: one JSON object per line per event (the schema is in
+ * distmgr(1)). argv, NULL-terminated (may be NULL), is recorded in the
+ * run_start event as the options the run was given. */
+struct reporter *reporter_json_new(struct event_base *base,
+		    const char *path, char *const *argv, char *why,
+		    size_t whylen);
+
+/* --web [ADDR:]PORT: the live dashboard, served on base. ADDR defaults
+ * to 127.0.0.1; port 0 picks a free port. The URL is printed on stderr
+ * and given by reporter_web_url (valid while the reporter lives). */
+struct reporter *reporter_web_new(struct event_base *base,
+		    const char *addr_port, char *why, size_t whylen);
+const char	*reporter_web_url(const struct reporter *);
+/* How many browsers are following the run now. */
+size_t		 reporter_web_clients(const struct reporter *);
+
+/* ---- report-util.c, report-sink.c, xmlesc.c: what they share ------- */
+
+/* A view of at most max bytes of p[0..len): a head and a tail, cut on
+ * UTF-8 character boundaries, and how many bytes lie between them.
+ * Output is bounded per test this way: the start says what the test
+ * did, the end why it stopped. The spans point into p. */
+struct rpt_clip {
+	const char	*head;
+	size_t		 head_len;
+	const char	*tail;
+	size_t		 tail_len;
+	size_t		 omitted;
+};
+void	 rpt_clip(const char *p, size_t len, size_t max, struct rpt_clip *c);
+/* Splits "suite/name" at the first '/': the suite into buf, the name
+ * returned (pointing into id). No '/': suite "" and the whole id. */
+const char *rpt_split_id(const char *id, char *buf, size_t size);
+
+/* An output stream for reporters that stream (TAP, JSON): records are
+ * written whole or not at all, never blocking. A regular file is
+ * written at once; a pipe, FIFO, terminal or socket is written without
+ * blocking, and what it cannot take waits in memory (up to a cap, then
+ * records are dropped and counted) until base says it is writable. */
+#define SINK_LIMIT_DEFAULT	(64u * 1024 * 1024)
+#define SINK_WARN_AT		(1u * 1024 * 1024)
+#define SINK_STALL_TIMEOUT	10.0	/* at the end: seconds without
+					   progress before giving up */
+struct sink;
+/* path "-" is stdout. what ("tap") names the sink in warnings. */
+struct sink *sink_open(struct event_base *base, const char *path,
+	    const char *what, char *why, size_t whylen);
+/* Over an fd the caller keeps open (tests; stdout). */
+struct sink *sink_open_fd(struct event_base *base, int fd, const char *what,
+	    const char *name);
+void	 sink_set_limit(struct sink *, size_t limit);
+/* Queues one record; 0, or -1 when it was dropped. */
+int	 sink_write(struct sink *, const char *data, size_t len);
+/* Writes what is buffered, waiting at most stall seconds for a reader
+ * that takes nothing. 0 when all was written, -1 otherwise. */
+int	 sink_flush(struct sink *, double stall);
+size_t	 sink_pending(const struct sink *);
+uint64_t sink_dropped(const struct sink *);
+/* Flushes (as sink_flush with SINK_STALL_TIMEOUT, unless an earlier
+ * flush gave up), warns about what was lost, closes and frees. */
+void	 sink_close(struct sink *);
+
+/* XML 1.0 text from arbitrary bytes: invalid UTF-8 becomes U+FFFD,
+ * characters XML forbids (most C0 controls, U+FFFE, U+FFFF) become the
+ * text "\xNN" or "\uNNNN"; & < > are escaped, and in an attribute also
+ * the quote and tab, newline and carriage return (as character
+ * references, which attribute normalization keeps). */
+void	 xml_escape(FILE *fp, const char *p, size_t len, int attr);
+
+/* ---- webpage.c: the dashboard's page, webpage.html compiled in ------ */
+extern const char web_page_html[];	/* NUL at web_page_html_end */
+extern const char web_page_html_end[];
+
+/* ---- web-state.c: what the dashboard shows, bounded ---------------- */
+
+/*
+ * Counts, a lane per worker with its last tests, the first failures,
+ * the slowest tests, the last notices and the summary: the same few
+ * hundred kilobytes whatever the number of tests. now is clock_mono();
+ * times sent are seconds since run_start. The JSON returned is the
+ * caller's (json_decref); jansson is included by whoever calls these.
+ */
+struct wst;
+struct json_t;
+struct wst *wst_new(double now);
+void	 wst_free(struct wst *);
+void	 wst_run_start(struct wst *, const struct run_info *, double now);
+void	 wst_worker(struct wst *, const struct worker_info *, int up,
+	    const char *why);
+void	 wst_result(struct wst *, const struct test_report *, double now);
+void	 wst_progress(struct wst *, const struct progress *, double now);
+void	 wst_notice(struct wst *, int level, const char *text);
+void	 wst_run_end(struct wst *, const struct run_summary *, double now);
+/* Has anything changed since the last delta? */
+int	 wst_dirty(const struct wst *);
+/* Everything, for a browser that has just connected. */
+struct json_t *wst_snapshot(const struct wst *, double now);
+/* What changed since the last delta (or the whole state, with "reset",
+ * when a lane was reused); marks it sent. */
+struct json_t *wst_delta(struct wst *, double now);
+
+#endif /* DM_MANAGER_H */
