@@ -37,6 +37,7 @@ static volatile sig_atomic_t lastword_armed;
 static int		 lastword_suite;
 static size_t		 lastword_test;
 static double		 lastword_timeout;
+static int		 lastword_todo;	/* a crash is then xfail */
 static struct timespec	 lastword_started;
 
 /* ---- the frame, built without anything that is not signal-safe -------- */
@@ -152,7 +153,8 @@ lastword_signal(int sig, siginfo_t *si, void *uc)
 		lw_str(&extra, abbrev != NULL ? abbrev : "?");
 		lw_str(&extra, "\"");
 		extra.text[extra.len] = '\0';
-		lw_send("crash", what.text, extra.text);
+		lw_send(lastword_todo ? "xfail" : "crash", what.text,
+		    extra.text);
 	}
 	/* Then die of it as before: the earlier handler (a sanitizer's)
 	 * or the default action. */
@@ -206,7 +208,7 @@ lastword_exit(int status, void *arg)
 	lw_str(&extra, ",\"exit_status\":");
 	lw_uint(&extra, (unsigned)(status & 0xff));
 	extra.text[extra.len] = '\0';
-	lw_send("crash", what.text, extra.text);
+	lw_send(lastword_todo ? "xfail" : "crash", what.text, extra.text);
 }
 
 /* ---- arming ---------------------------------------------------------------- */
@@ -231,7 +233,7 @@ lastword_install(int fd)
 }
 
 void
-lastword_arm(int suite, size_t test, double timeout)
+lastword_arm(int suite, size_t test, double timeout, int todo)
 {
 	struct itimerval it;
 
@@ -240,6 +242,7 @@ lastword_arm(int suite, size_t test, double timeout)
 	lastword_suite = suite;
 	lastword_test = test;
 	lastword_timeout = timeout;
+	lastword_todo = todo;
 	clock_gettime(CLOCK_MONOTONIC, &lastword_started);
 	lastword_armed = 1;
 	if (timeout > 0) {

@@ -337,7 +337,8 @@ runner_start(struct runner *r, const struct suite *s, size_t index)
 	/* A test meant to kill its process would take the worker along. */
 	if (r->inproc == NULL || suite_test_expects_death(t))
 		return boxed_start(r->boxed, s, index);
-	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t));
+	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
+	    t->def->opt.todo != NULL);
 	inproc_run(r->inproc, t, &r->res);
 	lastword_disarm();
 	r->done(r->ctx, s, index, &r->res);

@@ -278,9 +278,10 @@ int	tell_test_passed(struct amp_conn *, int suite, size_t test,
 /* From now on a test run in-process that crashes, exits or runs over its
  * time gets its result written to fd before the worker dies. */
 void	lastword_install(int fd);
-/* Around each test run in-process: the ids its result names, and its
- * timeout (0: none; a timer is armed otherwise). */
-void	lastword_arm(int suite, size_t test, double timeout);
+/* Around each test run in-process: the ids its result names, its
+ * timeout (0: none; a timer is armed otherwise), and whether it is marked
+ * todo (a crash is then xfail, as when boxed). */
+void	lastword_arm(int suite, size_t test, double timeout, int todo);
 void	lastword_disarm(void);
 
 /* ---- env.c: the worker's temporary directory and environment ---------- */

@@ -1126,6 +1126,27 @@ START_TEST(test_inproc_crash)
 }
 END_TEST
 
+/* In-process, a todo test that crashes is xfail, as when boxed. */
+START_TEST(test_inproc_todo_crash)
+{
+	struct worker *w = w_start(0);
+	struct reply r;
+	int h;
+	json_t *hello = w_hello(w, "{\"boxed\": false}");
+
+	h = w_load(w, "deaths");
+	w_ask(w, &r, "run", json_pack("{s:i, s:[i]}", "suite", h, "tests",
+	    (int)w_index(w, "deaths/todo_crash")));
+	assert_error(&r, "CONNECTION_LOST", NULL);
+	check_result(w, h, "deaths/todo_crash", "xfail", "died of SIGSEGV "
+	    "(Segmentation fault); the worker ran it in-process and died with "
+	    "it", NULL, NULL);
+	w_finish(w);
+	rmdir(json_get_str(hello, "tmpdir", ""));
+	json_decref(hello);
+}
+END_TEST
+
 /* In-process, exit() ends the worker, with the test's result said. */
 START_TEST(test_inproc_exit)
 {
@@ -1532,6 +1553,7 @@ worker_suite(void)
 	tcase_add_test(tc, test_crashes);
 	tcase_add_test(tc, test_timeouts);
 	tcase_add_test(tc, test_inproc_crash);
+	tcase_add_test(tc, test_inproc_todo_crash);
 	tcase_add_test(tc, test_inproc_exit);
 	tcase_add_test(tc, test_inproc_timeout);
 	tcase_add_loop_test(tc, test_isolation, 0, 2);
