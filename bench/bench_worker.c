@@ -3,6 +3,11 @@
  *
  *   bench_worker floor N     a plain fork, call, waitpid loop here: the
  *                            physical floor of boxed execution
+ *   bench_worker floor-worker N
+ *                            the same loop after loading every shared
+ *                            object a running distworker has mapped (its
+ *                            libraries and the suite): what forking a
+ *                            process shaped like the worker costs
  *   bench_worker boxed N     distworker --stdio, a child per test
  *   bench_worker inproc N    distworker --stdio with boxed false
  *
@@ -20,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +162,47 @@ spawn_worker(int *fd)
 	return pid;
 }
 
+/* Loads what a worker at work has mapped: start one, load the suite,
+ * read its maps, stop it. */
+static void
+load_like_worker(void)
+{
+	struct reader r = { 0 };
+	char frame[512], path[64], line[4096], *so, *seen = xstrdup(""), *more;
+	FILE *f;
+	pid_t pid = spawn_worker(&r.fd);
+
+	r.buf = xmalloc(2 * READ_SIZE + 4096);
+	send_frame(r.fd, "{\"_command\":\"hello\",\"_ask\":\"h\",\"protocol\":1,"
+	    "\"manager\":\"bench\",\"run_id\":\"b\",\"worker_id\":\"w0\","
+	    "\"worker_count\":1}");
+	read_until(&r, "h");
+	snprintf(frame, sizeof frame, "{\"_command\":\"load\",\"_ask\":\"l\","
+	    "\"path\":\"%s/suites/trivial.so\"}", getenv("DM_BUILD") != NULL ?
+	    getenv("DM_BUILD") : "build");
+	send_frame(r.fd, frame);
+	read_until(&r, "l");
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		fatal("%s", path);
+	while (fgets(line, sizeof line, f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if ((so = strchr(line, '/')) == NULL || strstr(so, ".so") ==
+		    NULL || strstr(seen, so) != NULL)
+			continue;
+		if (dlopen(so, RTLD_NOW | RTLD_GLOBAL) == NULL)
+			fatalx("%s", dlerror());
+		xasprintf(&more, "%s\n%s", seen, so);
+		free(seen);
+		seen = more;
+	}
+	fclose(f);
+	close(r.fd);
+	waitpid(pid, NULL, 0);
+	free(r.buf);
+	free(seen);
+}
+
 static char *
 batch_frame(int tag, long n)
 {
@@ -225,9 +272,13 @@ main(int argc, char **argv)
 
 	log_init("bench_worker", LOG_LVL_WARN);
 	if (argc < 2 || n <= 0)
-		fatalx("usage: bench_worker floor|boxed|inproc N");
+		fatalx("usage: bench_worker floor|floor-worker|boxed|inproc N");
 	if (strcmp(argv[1], "floor") == 0)
 		t = bench_floor(n, &cpu);
+	else if (strcmp(argv[1], "floor-worker") == 0) {
+		load_like_worker();
+		t = bench_floor(n, &cpu);
+	}
 	else if (strcmp(argv[1], "boxed") == 0)
 		t = bench_worker(n, 1, &cpu);
 	else if (strcmp(argv[1], "inproc") == 0)
