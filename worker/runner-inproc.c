@@ -11,7 +11,8 @@
  * What it cannot do is survive the test: a crash, an exit() or a hang
  * takes the worker with it (tests expected to die are run boxed instead).
  * The session makes sure every earlier result has been written out
- * before a test starts, so that nothing but that one test is lost.
+ * before a test starts, and lastword.c writes that test's own result as
+ * the worker goes, so that no result is lost.
  */
 #include <sys/mman.h>
 

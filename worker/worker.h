@@ -1,10 +1,10 @@
 /*
  * worker.h - what worker/ exports: loading a suite and its test list
  * (suite.c), running one test boxed or in the worker itself (runner.c,
- * runner-boxed.c, runner-inproc.c, host.c, capture.c), the worker's
- * temporary directory and environment (env.c), the protocol session
- * behind --stdio (session.c, tells.c) and the debugging command line
- * (cli.c).
+ * runner-boxed.c, runner-inproc.c, host.c, capture.c, lastword.c), the
+ * worker's temporary directory and environment (env.c), the protocol
+ * session behind --stdio (session.c, tells.c) and the debugging command
+ * line (cli.c). blobcache.h is the blob cache's own.
  *
  * Everything else in the folder is static. Nothing here may let a test
  * take the worker down by anything but a crash in in-process mode.
