@@ -6,6 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 
 W="$BIN/distworker"
+# Workers make their directories here, which lib.sh removes: one that a
+# test crashes (--no-fork) cannot remove its own.
+export TMPDIR="$T_TMP"
 
 # ---- usage -------------------------------------------------------------
 
