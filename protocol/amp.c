@@ -431,6 +431,31 @@ amp_tell(struct amp_conn *c, const char *command, json_t *args)
 	return rc;
 }
 
+int
+amp_tell_encoded(struct amp_conn *c, const void *text, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(c->out);
+	const unsigned char *p = text;
+	unsigned char hdr[FRAME_HEADER_SIZE];
+
+	if (c->closing || len < 2 || len > c->limit || p[0] != '{' ||
+	    p[len - 1] != '}' || memchr(p, '\0', len) != NULL)
+		return -1;
+	hdr[0] = (unsigned char)(len >> 24);
+	hdr[1] = (unsigned char)(len >> 16);
+	hdr[2] = (unsigned char)(len >> 8);
+	hdr[3] = (unsigned char)len;
+	if (evbuffer_expand(out, sizeof hdr + len) == -1 ||
+	    evbuffer_add(out, hdr, sizeof hdr) == -1 ||
+	    evbuffer_add(out, text, len) == -1)
+		return -1;
+	c->frames_out++;
+	c->bytes_out += sizeof hdr + len;
+	if (!c->congested && evbuffer_get_length(out) > AMP_OUTPUT_HIGH)
+		c->congested = 1;
+	return 0;
+}
+
 /*
  * Whatever happens, cb runs exactly once and never inside this call: an
  * ask on a closing connection waits on c->asks, unsent, for the finish to

@@ -189,6 +189,14 @@ int	amp_ask(struct amp_conn *, const char *command, json_t *args,
 /* Sends a command that wants no answer. args (may be NULL) is stolen.
  * Returns -1 if it could not be queued (closing, or too large). */
 int	amp_tell(struct amp_conn *, const char *command, json_t *args);
+/* The same for a box the caller has encoded itself, for the hottest
+ * tells (a worker's per-test ones), where building and dumping a json_t
+ * costs more than the work reported. text is len bytes of one JSON
+ * object holding "_command", in UTF-8, without NUL, nested no deeper than
+ * FRAME_MAX_DEPTH: the caller answers for that, only the braces, NUL and
+ * the limit are checked here. Framed, counted and flow-controlled like
+ * amp_tell. Returns -1 when closing or not sendable. */
+int	amp_tell_encoded(struct amp_conn *, const void *text, size_t len);
 
 /* Answering a received ask. result (may be NULL) is stolen and must not
  * hold keys starting with '_'. Either call frees req; on a request whose
