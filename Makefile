@@ -76,7 +76,9 @@ BINS		:=
 ifneq ($(WORKER_SRC),)
 BINS		+= $(BUILD)/bin/distworker
 endif
-ifneq ($(MANAGER_SRC),)
+# The manager's library can exist before its main.c does (its parts are
+# built on separate branches); the program needs main.c.
+ifneq ($(wildcard manager/main.c),)
 BINS		+= $(BUILD)/bin/distmgr
 endif
 
