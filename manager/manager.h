@@ -320,6 +320,7 @@ int	 opt_nworkers(const struct options *);
 #define CAT_NONE	UINT32_MAX
 
 struct json_t;
+typedef struct json_t json_t;
 
 struct catalog;
 struct cat_test {
@@ -449,5 +450,113 @@ size_t	 sched_memory(const struct sched *);
  * of the duration order. Writes order[n]. */
 void	 sched_order(uint32_t n, const float *est, const uint8_t *failed,
 	    int ff, long long seed, uint32_t *order);
+
+/* ---- transport-popen.c: a local worker process ---------------------- */
+
+/*
+ * A worker started as `distworker --stdio`: one end of a socketpair is
+ * its stdin and stdout, a pipe its stderr. It leads its own process
+ * group, so a Ctrl-C at the terminal does not reach it and a kill of
+ * the group takes its boxed children too.
+ */
+struct tp_proc {
+	long		 pid;
+	int		 fd;		/* the protocol, ours to close */
+	int		 errfd;		/* its stderr, ours to close */
+};
+
+/* Finds the worker program: given (--worker) if not NULL, else next to
+ * self (the distmgr binary), then ../libexec/distmgr/ beside it, then
+ * the install's libexec and bin, then PATH. Writes the path to out; 0,
+ * or -1 with why. */
+int	 tp_find_worker(const char *given, const char *self, char *out,
+	    size_t outlen, char *why, size_t whylen);
+/* Starts path --stdio; 0, or -1 with why (the exec error included). */
+int	 tp_popen_start(const char *path, struct tp_proc *p, char *why,
+	    size_t whylen);
+/* Signals the worker's process group. */
+void	 tp_kill(const struct tp_proc *p, int sig);
+
+/* ---- pool.c: the workers and the protocol with them ----------------- */
+
+/*
+ * Each slot holds one worker at a time: started, greeted with hello,
+ * given the suites, fed batches, watched (heartbeat, in-process
+ * timeouts), and when it dies reaped and reported once. The pool knows
+ * suites only by their paths and handles; what a test is and what to
+ * do with a result is the caller's (run.c), through pool_cbs.
+ */
+struct pool;
+
+struct pool_config {
+	const char	*worker;	/* path of distworker */
+	int		 nslots;
+	char *const	*suites;	/* paths, [nsuites] */
+	size_t		 nsuites;
+	const char	*run_id;
+	int		 worker_count;	/* DISTMGR_WORKER_COUNT */
+	int		 boxed;
+	double		 timeout;	/* hello's default timeout */
+	double		 timeout_multiplier;
+	double		 heartbeat;	/* seconds; 0 off */
+};
+
+struct pool_cbs {
+	/* The suites loaded; hashes[s] and counts[s] are the worker's. */
+	void	(*loaded)(void *ctx, int slot, const char *const *hashes,
+		    const size_t *counts);
+	/* A part of a test list (only a worker asked for it sends one). */
+	void	(*piece)(void *ctx, int slot, size_t suite, json_t *box);
+	/* A load failed: the worker's error, worded for the user. */
+	void	(*load_failed)(void *ctx, int slot, const char *code,
+		    const char *why);
+	/* Returns the test's limit in seconds (0: none) so the pool can
+	 * enforce it when the worker cannot (in-process). */
+	double	(*started)(void *ctx, int slot, size_t suite, uint32_t index);
+	void	(*output)(void *ctx, int slot, size_t suite, uint32_t index,
+		    const char *stream, const char *data, size_t len);
+	void	(*result)(void *ctx, int slot, size_t suite, uint32_t index,
+		    json_t *box);
+	/* A run ask was answered (or failed: cancelled is then 1). */
+	void	(*batch_done)(void *ctx, int slot, void *batch, int cancelled);
+	/* The worker of slot is gone and reaped. expected: we shut it
+	 * down. timed_out: we killed it for its running test's time. why
+	 * and err_tail (the end of its stderr) are for messages. */
+	void	(*lost)(void *ctx, int slot, int expected, int timed_out,
+		    int signal, const char *why, const char *err_tail);
+	void	(*up)(void *ctx, int slot, const struct worker_info *);
+	/* A list asked for with pool_fetch_list has come (its pieces went
+	 * to piece); why is NULL, or the worker's error. */
+	void	(*listed)(void *ctx, int slot, size_t suite, const char *why);
+};
+
+struct pool *pool_new(struct event_base *, const struct pool_config *,
+	    const struct pool_cbs *, void *ctx);
+void	 pool_free(struct pool *);
+/* Starts a worker in slot; list says which suites' lists it sends
+ * (NULL: none). 0, or -1 with why (it could not be started). */
+int	 pool_start(struct pool *, int slot, const int *list, char *why,
+	    size_t whylen);
+/* Asks slot to run tests (indices into suite's list) as one batch;
+ * batch is handed back to batch_done. -1 when the worker is gone. */
+int	 pool_run(struct pool *, int slot, size_t suite, const uint32_t *idx,
+	    size_t n, void *batch);
+void	 pool_cancel(struct pool *, int slot);
+/* Asks a loaded worker for its list of suite again (for a diff). */
+void	 pool_fetch_list(struct pool *, int slot, size_t suite);
+/* Asks the worker to exit; kill it if it has not within grace. */
+void	 pool_shutdown(struct pool *, int slot, double grace);
+void	 pool_kill(struct pool *, int slot, const char *why);
+void	 pool_kill_all(struct pool *);
+int	 pool_alive(const struct pool *, int slot);
+int	 pool_nalive(const struct pool *);
+const struct worker_info *pool_info(const struct pool *, int slot);
+/* The loop calls this on SIGCHLD. */
+void	 pool_reap(struct pool *);
+
+/* ---- run.c: one run from options to exit code ----------------------- */
+
+/* argv0 finds the worker next to distmgr. Returns the exit code. */
+int	 run_main(const struct options *, const char *argv0);
 
 #endif /* DM_MANAGER_H */
