@@ -73,11 +73,9 @@ LIBTEST		:= $(BUILD)/lib/libdmtest.a
 # Each daemon's main() lives in its main.c; the rest is a library that
 # unit tests link too.
 BINS		:=
-ifneq ($(WORKER_SRC),)
+ifneq ($(wildcard worker/main.c),)
 BINS		+= $(BUILD)/bin/distworker
 endif
-# The manager's library can exist before its main.c does (its parts are
-# built on separate branches); the program needs main.c.
 ifneq ($(wildcard manager/main.c),)
 BINS		+= $(BUILD)/bin/distmgr
 endif
