@@ -1,5 +1,8 @@
 /*
- * main.c - distmgr's main(): the command line, then the run.
+ * main.c - distmgr's main(): the command line, then one run.
+ *
+ * Nothing else lives here, so that everything the run does is in the
+ * library the unit tests link.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,9 @@ main(int argc, char **argv)
 	case OPT_RUN:
 		break;
 	}
-	fprintf(stderr, "distmgr: not built yet\n");
-	return EXIT_INTERNAL;
+	if (o.verbosity >= 2)
+		log_set_level(LOG_LVL_INFO);
+	if (o.verbosity >= 3)
+		log_set_level(LOG_LVL_DEBUG);
+	return run_main(&o, argv[0]);
 }

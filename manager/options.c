@@ -360,7 +360,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 
 	opt_defaults(o);
 	why[0] = '\0';
-	optind = 1;
+	optind = 0;	/* 0: glibc starts afresh, permutation state too */
 	opterr = 0;
 	/* Options may follow the suites, as with pytest; the leading ':'
 	 * tells a missing value from an unknown option. */

@@ -592,8 +592,10 @@ watch_one(struct pool *p, struct worker *w, double now)
 		pool_kill(p, w->slot, why);
 		return;
 	}
-	if (h <= 0 || (w->running && !p->cfg.boxed))
-		return;		/* in-process, a test holds its loop */
+	/* Starting has its own limit (loading a big suite takes time), and
+	 * in-process a running test holds the worker's loop. */
+	if (h <= 0 || w->state < W_READY || (w->running && !p->cfg.boxed))
+		return;
 	if (now - w->last_heard > h) {
 		snprintf(why, sizeof why, "worker %s stopped answering (no "
 		    "heartbeat for %.1f s)", w->id, now - w->last_heard);
