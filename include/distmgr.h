@@ -160,6 +160,17 @@ struct dm_registry {
 #define DM__IN(sec) \
 	__attribute__((used, section(sec), aligned(sizeof(void *)))) DM__RETAIN
 
+/*
+ * The worker includes this header for the layouts above and defines
+ * DM_HOST_SIDE first: a suite's own definitions below (the section bounds,
+ * dm__host, the entry point) must not exist in the worker, whose symbols
+ * are exported (-rdynamic) and would otherwise be what a loaded suite's
+ * references bind to.
+ */
+#ifdef DM_HOST_SIDE
+extern const struct dm_host *dm__host;
+#else
+
 /* The linker names the bounds of each section; weak, so that a suite
  * without groups or suite defaults still links, and hidden, so that each
  * suite sees its own sections and not another's. */
@@ -198,6 +209,7 @@ dm_suite_entry_v1(const struct dm_host *host)
 	    (size_t)(__stop_dm_groups_v1 - __start_dm_groups_v1);
 	return &reg;
 }
+#endif /* DM_HOST_SIDE */
 
 /* In C a designated option may override the default exit_code given
  * first; compilers warn about that override, so the warning is silenced

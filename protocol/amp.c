@@ -26,18 +26,25 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
 #include "common.h"
 #include "protocol.h"
 
-/* An ask we sent, waiting for its answer. */
+/* Error descriptions we send are cut to this many bytes, so that an
+ * error always fits in a frame whatever a handler wrote. */
+#define AMP_DESCRIPTION_MAX	2048
+
+/* An ask we sent, waiting for its answer; or one we could not send,
+ * waiting for the loop to fail it (why says how). */
 struct amp_ask {
 	TAILQ_ENTRY(amp_ask) entry;
 	uint64_t	 tag;
 	amp_answer_fn	 cb;
 	void		*arg;
+	char		*why;
 };
 
 /* An ask we received, until it is answered. */
@@ -58,7 +65,8 @@ struct amp_conn {
 	char				*name;
 	size_t				 limit;
 	uint64_t			 next_tag;
-	TAILQ_HEAD(, amp_ask)		 asks;
+	TAILQ_HEAD(, amp_ask)		 asks;	/* sent, unanswered */
+	TAILQ_HEAD(, amp_ask)		 unsent; /* to fail from the loop */
 	TAILQ_HEAD(, amp_request)	 requests;
 	struct amp_request		*current; /* being handled, unanswered */
 
@@ -70,6 +78,8 @@ struct amp_conn {
 	struct event	*finish_ev;	/* deferred close */
 	struct event	*flush_timer;
 	struct event	*resume_ev;	/* deferred read after resume */
+	struct event	*unsent_ev;	/* deferred failure of unsent asks */
+	struct event	*drain_ev;	/* deferred on_drain after flush_now */
 
 	uint64_t	 frames_in, frames_out, bytes_in, bytes_out;
 };
@@ -79,6 +89,8 @@ static void	amp_write_cb(struct bufferevent *, void *);
 static void	amp_event_cb(struct bufferevent *, short, void *);
 static void	amp_finish_cb(evutil_socket_t, short, void *);
 static void	amp_resume_cb(evutil_socket_t, short, void *);
+static void	amp_unsent_cb(evutil_socket_t, short, void *);
+static void	amp_drain_cb(evutil_socket_t, short, void *);
 
 static const char *amp_type_names[] = {
 	[AMP_T_STRING] = "a string",
@@ -115,10 +127,14 @@ amp_conn_alloc(struct bufferevent *in, struct bufferevent *out,
 	c->limit = FRAME_LIMIT_PREAUTH;
 	c->next_tag = 1;
 	TAILQ_INIT(&c->asks);
+	TAILQ_INIT(&c->unsent);
 	TAILQ_INIT(&c->requests);
 	c->finish_ev = event_new(base, -1, 0, amp_finish_cb, c);
 	c->resume_ev = event_new(base, -1, 0, amp_resume_cb, c);
-	if (c->finish_ev == NULL || c->resume_ev == NULL)
+	c->unsent_ev = event_new(base, -1, 0, amp_unsent_cb, c);
+	c->drain_ev = event_new(base, -1, 0, amp_drain_cb, c);
+	if (c->finish_ev == NULL || c->resume_ev == NULL ||
+	    c->unsent_ev == NULL || c->drain_ev == NULL)
 		fatalx("amp: cannot create events");
 
 	bufferevent_setcb(in, amp_read_cb, in == out ? amp_write_cb : NULL,
@@ -287,6 +303,8 @@ amp_conn_free(struct amp_conn *c)
 	bufferevent_free(c->in);
 	event_free(c->finish_ev);
 	event_free(c->resume_ev);
+	event_free(c->unsent_ev);
+	event_free(c->drain_ev);
 	if (c->flush_timer != NULL)
 		event_free(c->flush_timer);
 	free(c->close_reason);
@@ -294,15 +312,59 @@ amp_conn_free(struct amp_conn *c)
 	free(c);
 }
 
+/* Runs the callback of every ask that could not be sent, with its own
+ * reason. Only ever from the loop. */
+static void
+amp_fail_unsent(struct amp_conn *c)
+{
+	struct amp_error err;
+	struct amp_ask *a;
+
+	while ((a = TAILQ_FIRST(&c->unsent)) != NULL) {
+		TAILQ_REMOVE(&c->unsent, a, entry);
+		err.code = AMP_E_FAILED;
+		err.description = a->why;
+		a->cb(c, NULL, &err, a->arg);
+		free(a->why);
+		free(a);
+	}
+}
+
+static void
+amp_unsent_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	amp_fail_unsent(arg);
+}
+
+/* Fails every outstanding ask with CONNECTION_LOST. A callback that asks
+ * again on this closing connection adds to the list, and is failed in
+ * the same loop. */
+static void
+amp_fail_asks(struct amp_conn *c)
+{
+	struct amp_error err;
+	struct amp_ask *a;
+	char why[256];
+
+	snprintf(why, sizeof why, "connection to %s lost: %s", c->name,
+	    c->close_reason);
+	err.code = AMP_E_CONNECTION_LOST;
+	err.description = why;
+	while ((a = TAILQ_FIRST(&c->asks)) != NULL) {
+		TAILQ_REMOVE(&c->asks, a, entry);
+		a->cb(c, NULL, &err, a->arg);
+		free(a);
+	}
+}
+
 /* The one place a connection ends: from the loop, never from a caller. */
 static void
 amp_finish_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct amp_conn *c = arg;
-	struct amp_error err;
-	struct amp_ask *a;
 	struct amp_request *r;
-	char why[256];
 
 	(void)fd;
 	(void)what;
@@ -311,38 +373,41 @@ amp_finish_cb(evutil_socket_t fd, short what, void *arg)
 	bufferevent_disable(c->in, EV_READ | EV_WRITE);
 	bufferevent_disable(c->out, EV_READ | EV_WRITE);
 
-	snprintf(why, sizeof why, "connection to %s lost: %s", c->name,
-	    c->close_reason);
-	err.code = AMP_E_CONNECTION_LOST;
-	err.description = why;
-	/* Callbacks may ask again; those asks are failed here too. */
-	while ((a = TAILQ_FIRST(&c->asks)) != NULL) {
-		TAILQ_REMOVE(&c->asks, a, entry);
-		a->cb(c, NULL, &err, a->arg);
-		free(a);
-	}
+	/* Unsent asks first: they failed before the connection did. Asks
+	 * made from here on are queued unsent on c->asks (closing). */
+	amp_fail_unsent(c);
+	amp_fail_asks(c);
 	while ((r = TAILQ_FIRST(&c->requests)) != NULL) {
 		TAILQ_REMOVE(&c->requests, r, entry);
 		r->conn = NULL;
 	}
 	if (c->cbs != NULL && c->cbs->on_close != NULL)
 		c->cbs->on_close(c, c->close_reason, c->ctx);
+	/* on_close may have asked too: those callbacks still run once. */
+	amp_fail_asks(c);
 	amp_conn_free(c);
 }
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* 0, or -1 when closing or when box cannot be framed (then ferr, if
+ * not NULL, says why). */
 static int
-amp_send(struct amp_conn *c, json_t *box)
+amp_send(struct amp_conn *c, json_t *box, struct frame_err *ferr)
 {
 	struct evbuffer *out = bufferevent_get_output(c->out);
-	struct frame_err ferr;
+	struct frame_err local;
 	size_t before = evbuffer_get_length(out);
 
-	if (c->closing)
+	if (ferr == NULL)
+		ferr = &local;
+	if (c->closing) {
+		ferr->code = FRAME_E_NONE;
+		snprintf(ferr->text, sizeof ferr->text, "connection closing");
 		return -1;
-	if (frame_encode(out, box, c->limit, &ferr) == -1) {
-		log_warn("%s: not sent: %s", c->name, ferr.text);
+	}
+	if (frame_encode(out, box, c->limit, ferr) == -1) {
+		log_warn("%s: not sent: %s", c->name, ferr->text);
 		return -1;
 	}
 	c->frames_out++;
@@ -359,39 +424,50 @@ amp_tell(struct amp_conn *c, const char *command, json_t *args)
 	int rc;
 
 	json_object_set_new(box, "_command", json_string(command));
-	rc = amp_send(c, box);
+	rc = amp_send(c, box, NULL);
 	json_decref(box);
 	return rc;
 }
 
+/*
+ * Whatever happens, cb runs exactly once and never inside this call: an
+ * ask on a closing connection waits on c->asks, unsent, for the finish to
+ * fail it with CONNECTION_LOST; one that cannot be framed waits on
+ * c->unsent for the loop to fail it with the reason.
+ */
 int
 amp_ask(struct amp_conn *c, const char *command, json_t *args,
     amp_answer_fn cb, void *arg)
 {
 	json_t *box = args != NULL ? args : json_object();
+	struct frame_err ferr;
 	struct amp_ask *a;
 	char tag[24];
-	int rc;
+	int rc = -1;
 
-	if (c->closing) {
-		json_decref(box);
-		return -1;
-	}
-	a = xmalloc(sizeof *a);
+	a = xcalloc(1, sizeof *a);
 	a->tag = c->next_tag++;
 	a->cb = cb;
 	a->arg = arg;
+	if (c->closing) {
+		TAILQ_INSERT_TAIL(&c->asks, a, entry);
+		json_decref(box);
+		return -1;
+	}
 	snprintf(tag, sizeof tag, "%llu", (unsigned long long)a->tag);
 	json_object_set_new(box, "_command", json_string(command));
 	json_object_set_new(box, "_ask", json_string(tag));
-	rc = amp_send(c, box);
-	json_decref(box);
-	if (rc == -1) {
-		free(a);
-		return -1;
+	if (amp_send(c, box, &ferr) == 0) {
+		TAILQ_INSERT_TAIL(&c->asks, a, entry);
+		rc = 0;
+	} else {
+		xasprintf(&a->why, "ask '%s' not sent: %s", command,
+		    ferr.text);
+		TAILQ_INSERT_TAIL(&c->unsent, a, entry);
+		event_active(c->unsent_ev, EV_TIMEOUT, 1);
 	}
-	TAILQ_INSERT_TAIL(&c->asks, a, entry);
-	return 0;
+	json_decref(box);
+	return rc;
 }
 
 /* ---- answering -------------------------------------------------------- */
@@ -411,33 +487,48 @@ amp_request_free(struct amp_request *r)
 	}
 }
 
-void
-amp_answer(struct amp_request *r, json_t *result)
-{
-	json_t *box;
-
-	if (r->tag != NULL && r->conn != NULL) {
-		box = result != NULL ? result : json_object();
-		json_object_set_new(box, "_answer", json_string(r->tag));
-		amp_send(r->conn, box);
-		json_decref(box);
-	} else if (result != NULL)
-		json_decref(result);
-	amp_request_free(r);
-}
-
 static void
 amp_send_error(struct amp_conn *c, const char *tag, const char *code,
     const char *text)
 {
+	size_t n = strlen(text);
 	json_t *box;
 
+	if (n > AMP_DESCRIPTION_MAX) {
+		n = AMP_DESCRIPTION_MAX;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;	/* not in the middle of a character */
+	}
 	box = json_pack("{s:s, s:s, s:o}", "_error", tag, "_error_code", code,
-	    "_error_description", json_string_lossy(text, strlen(text)));
+	    "_error_description", json_string_lossy(text, n));
 	if (box == NULL)
 		fatalx("amp: cannot build an error box");
-	amp_send(c, box);
+	amp_send(c, box, NULL);
 	json_decref(box);
+}
+
+void
+amp_answer(struct amp_request *r, json_t *result)
+{
+	struct frame_err ferr;
+	char *why;
+	json_t *box;
+
+	if (r->tag != NULL && r->conn != NULL && !r->conn->closing) {
+		box = result != NULL ? result : json_object();
+		json_object_set_new(box, "_answer", json_string(r->tag));
+		if (amp_send(r->conn, box, &ferr) == -1) {
+			/* The asker waits for exactly one reply: an answer
+			 * that cannot be framed becomes an error it gets. */
+			xasprintf(&why, "answer to '%s' not sent: %s",
+			    r->command, ferr.text);
+			amp_send_error(r->conn, r->tag, AMP_E_FAILED, why);
+			free(why);
+		}
+		json_decref(box);
+	} else if (result != NULL)
+		json_decref(result);
+	amp_request_free(r);
 }
 
 void
@@ -693,6 +784,27 @@ amp_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Congestion ends when output falls to the low mark, however it got
+ * there: the bufferevent writing, or amp_conn_flush_now. */
+static void
+amp_check_drain(struct amp_conn *c)
+{
+	if (!c->congested || c->closing ||
+	    amp_conn_output_len(c) > AMP_OUTPUT_LOW)
+		return;
+	c->congested = 0;
+	if (c->cbs != NULL && c->cbs->on_drain != NULL)
+		c->cbs->on_drain(c, c->ctx);
+}
+
+static void
+amp_drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	amp_check_drain(arg);
+}
+
 static void
 amp_write_cb(struct bufferevent *bev, void *arg)
 {
@@ -706,11 +818,7 @@ amp_write_cb(struct bufferevent *bev, void *arg)
 		}
 		return;
 	}
-	if (c->congested && left <= AMP_OUTPUT_LOW) {
-		c->congested = 0;
-		if (c->cbs != NULL && c->cbs->on_drain != NULL)
-			c->cbs->on_drain(c, c->ctx);
-	}
+	amp_check_drain(c);
 }
 
 static void
@@ -765,26 +873,44 @@ amp_conn_resume(struct amp_conn *c)
 		event_active(c->resume_ev, EV_TIMEOUT, 1);
 }
 
+/*
+ * Only a plain socket or pipe can be written to behind the bufferevent's
+ * back. Under TLS or a filter, bufferevent_getfd() still gives the
+ * socket, but it carries transformed bytes: ours written there would
+ * corrupt the stream. Those are left to the loop.
+ */
+static int
+amp_bev_is_plain(struct bufferevent *bev)
+{
+	return bufferevent_get_underlying(bev) == NULL &&
+	    bufferevent_openssl_get_ssl(bev) == NULL;
+}
+
 int
 amp_conn_flush_now(struct amp_conn *c)
 {
 	struct evbuffer *out = bufferevent_get_output(c->out);
 	evutil_socket_t fd = bufferevent_getfd(c->out);
-	int n;
+	int rc = 0;
 
 	if (c->closing)
 		return -1;
-	if (fd < 0)
+	if (fd < 0 || !amp_bev_is_plain(c->out))
 		return evbuffer_get_length(out) > 0 ? 1 : 0;
-	while (evbuffer_get_length(out) > 0) {
-		n = evbuffer_write(out, fd);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 1;
-			return -1;
-		}
+	/* A socket bufferevent (the only kind that gets here) freezes the
+	 * front of its output so that only it drains it; it unfreezes around
+	 * its own writes, and so do we. */
+	evbuffer_unfreeze(out, 1);
+	while (rc == 0 && evbuffer_get_length(out) > 0) {
+		if (evbuffer_write(out, fd) != -1 || errno == EINTR)
+			continue;
+		rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : -1;
 	}
-	return 0;
+	evbuffer_freeze(out, 1);
+	/* The bufferevent did not write this: whether its write callback
+	 * still runs for an output someone else emptied is its own detail.
+	 * Producers waiting for on_drain must not depend on it. */
+	if (c->congested && evbuffer_get_length(out) <= AMP_OUTPUT_LOW)
+		event_active(c->drain_ev, EV_TIMEOUT, 1);
+	return rc;
 }

@@ -52,31 +52,40 @@ frame_fail(struct frame_err *err, enum frame_error code, const char *fmt, ...)
 }
 
 /*
- * Is the nesting of objects and arrays at most FRAME_MAX_DEPTH? Scans
- * outside strings only. On malformed JSON the answer may be wrong either
- * way, but then the parser refuses the text anyway; what matters is that
- * the parser is never handed anything deeper than the bound.
+ * Walks a JSON text without parsing it, for what the parser would either
+ * accept or have to recurse for: the nesting of objects and arrays, and
+ * the escape \u0000 inside a string. On malformed JSON the answers may be
+ * wrong either way, but the parser then refuses the text anyway; what
+ * matters is that it is never handed anything nested deeper than the
+ * bound. Indices, not pointers, so that a backslash at the very end
+ * cannot step past the buffer. Returns FRAME_E_NONE, FRAME_E_TOO_DEEP or
+ * FRAME_E_BAD_UTF8 (with the offset of the escape in *at).
  */
-static int
-frame_depth_ok(const unsigned char *p, size_t len)
+static enum frame_error
+frame_scan(const unsigned char *p, size_t len, size_t *at)
 {
-	const unsigned char *end = p + len;
+	size_t i = 0;
 	int depth = 0;
 
-	while (p < end) {
-		switch (*p++) {
+	while (i < len) {
+		switch (p[i++]) {
 		case '"':
-			while (p < end && *p != '"') {
-				if (*p == '\\')
-					p++;
-				p++;
+			for (; i < len && p[i] != '"'; i++) {
+				if (p[i] != '\\')
+					continue;
+				if (len - i >= 6 &&
+				    memcmp(p + i, "\\u0000", 6) == 0) {
+					*at = i;
+					return FRAME_E_BAD_UTF8;
+				}
+				i++;	/* the escaped character */
 			}
-			p++;
+			i++;		/* the closing quote */
 			break;
 		case '{':
 		case '[':
 			if (++depth > FRAME_MAX_DEPTH)
-				return 0;
+				return FRAME_E_TOO_DEEP;
 			break;
 		case '}':
 		case ']':
@@ -84,7 +93,7 @@ frame_depth_ok(const unsigned char *p, size_t len)
 			break;
 		}
 	}
-	return 1;
+	return FRAME_E_NONE;
 }
 
 /* Parses one payload already checked for length. 0 or -1. */
@@ -93,13 +102,29 @@ frame_parse(const unsigned char *p, size_t len, json_t **out,
     struct frame_err *err)
 {
 	json_error_t jerr;
+	const unsigned char *nul;
 	json_t *obj;
+	size_t at = 0;
 
-	if (!frame_depth_ok(p, len))
+	/* jansson calls a raw NUL a syntax error; to us, as to the UTF-8
+	 * repair every sender does, it is a character frames cannot hold. */
+	if ((nul = memchr(p, '\0', len)) != NULL)
+		return frame_fail(err, FRAME_E_BAD_UTF8,
+		    "frame holds a NUL byte at byte %zu", (size_t)(nul - p));
+	switch (frame_scan(p, len, &at)) {
+	case FRAME_E_TOO_DEEP:
 		return frame_fail(err, FRAME_E_TOO_DEEP,
 		    "frame nests objects and arrays deeper than %d",
 		    FRAME_MAX_DEPTH);
-	obj = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, &jerr);
+	case FRAME_E_BAD_UTF8:
+		return frame_fail(err, FRAME_E_BAD_UTF8,
+		    "frame holds \\u0000 in a string at byte %zu", at);
+	default:
+		break;
+	}
+	/* Any JSON value, so that a scalar is told apart as not an object. */
+	obj = json_loadb((const char *)p, len,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (obj == NULL) {
 		switch (json_error_code(&jerr)) {
 		case json_error_invalid_utf8:
@@ -206,7 +231,7 @@ frame_encode(struct evbuffer *out, const json_t *obj, size_t limit,
     struct frame_err *err)
 {
 	unsigned char hdr[FRAME_HEADER_SIZE];
-	size_t n;
+	size_t n, at;
 
 	if (!json_is_object(obj))
 		return frame_fail(err, FRAME_E_NOT_OBJECT,
@@ -230,6 +255,21 @@ frame_encode(struct evbuffer *out, const json_t *obj, size_t limit,
 		return frame_fail(err, FRAME_E_TOO_LONG,
 		    "frame of %zu bytes is over the limit of %zu bytes",
 		    n, limit);
+	/* What the peer's decoder would refuse, and close the connection
+	 * for, is refused here instead: the sender's mistake stays the
+	 * sender's. */
+	switch (frame_scan((unsigned char *)frame_scratch, n, &at)) {
+	case FRAME_E_TOO_DEEP:
+		return frame_fail(err, FRAME_E_TOO_DEEP,
+		    "object nests objects and arrays deeper than %d",
+		    FRAME_MAX_DEPTH);
+	case FRAME_E_BAD_UTF8:
+		return frame_fail(err, FRAME_E_BAD_UTF8,
+		    "object holds U+0000 in a string, which frames cannot "
+		    "carry");
+	default:
+		break;
+	}
 	hdr[0] = (unsigned char)(n >> 24);
 	hdr[1] = (unsigned char)(n >> 16);
 	hdr[2] = (unsigned char)(n >> 8);

@@ -58,7 +58,9 @@ int	frame_decode(struct evbuffer *in, size_t limit, json_t **out,
 long	frame_decode_mem(const void *data, size_t len, size_t limit,
 	    json_t **out, struct frame_err *err);
 /* Appends obj as one frame. -1 (and nothing appended) when it would be
- * longer than limit or cannot be encoded. */
+ * longer than limit (FRAME_E_TOO_LONG), or is a frame the peer would
+ * refuse (FRAME_E_NOT_OBJECT, FRAME_E_TOO_DEEP, FRAME_E_BAD_UTF8 for a
+ * string holding U+0000), or cannot be encoded at all (FRAME_E_ENCODE). */
 int	frame_encode(struct evbuffer *out, const json_t *obj, size_t limit,
 	    struct frame_err *err);
 /* "FRAME_TOO_LONG" and the like, for logs and tests. */
@@ -124,7 +126,8 @@ typedef void (*amp_answer_fn)(struct amp_conn *conn, json_t *answer,
 struct amp_conn_cbs {
 	/* The connection is gone (peer closed, I/O error, broken frame, or
 	 * amp_conn_close). reason is a sentence. Called once, from the
-	 * event loop, after every outstanding ask has been failed; the
+	 * event loop, after every outstanding ask has been failed (an ask
+	 * made inside on_close is failed as soon as it returns); the
 	 * connection is freed when it returns. */
 	void	(*on_close)(struct amp_conn *, const char *reason, void *ctx);
 	/* Output fell to AMP_OUTPUT_LOW after amp_conn_congested() said
@@ -167,15 +170,20 @@ size_t	 amp_conn_output_len(const struct amp_conn *);
 /* Write what is buffered now, without waiting for the event loop (the
  * in-process runner does this before each test so that a crash cannot
  * lose a result already produced). Returns 0 when everything was
- * written, 1 when some is left (the loop will finish it), -1 on error. */
+ * written, 1 when some is left (the loop will finish it), -1 on error
+ * or when closing. Over TLS or a filtering bufferevent nothing can be
+ * written behind its back: it returns 1 if anything is pending. If this
+ * ends congestion, on_drain runs from the loop. */
 int	 amp_conn_flush_now(struct amp_conn *);
 /* Frames received and sent, for benchmarks and stats. */
 void	 amp_conn_counters(const struct amp_conn *, uint64_t *frames_in,
 	    uint64_t *frames_out, uint64_t *bytes_in, uint64_t *bytes_out);
 
-/* Sends a command that wants an answer; cb runs exactly once. args (may
- * be NULL) is stolen. Returns 0, or -1 when the connection is closing, in
- * which case cb runs later from the loop with CONNECTION_LOST. */
+/* Sends a command that wants an answer; cb runs exactly once, from the
+ * event loop, never inside this call. args (may be NULL) is stolen.
+ * Returns 0 when sent, -1 when not: on a closing connection cb then gets
+ * CONNECTION_LOST; for a box that cannot be framed (over the limit, too
+ * deep) it gets FAILED with a description saying why. */
 int	amp_ask(struct amp_conn *, const char *command, json_t *args,
 	    amp_answer_fn cb, void *arg);
 /* Sends a command that wants no answer. args (may be NULL) is stolen.
@@ -184,7 +192,9 @@ int	amp_tell(struct amp_conn *, const char *command, json_t *args);
 
 /* Answering a received ask. result (may be NULL) is stolen and must not
  * hold keys starting with '_'. Either call frees req; on a request whose
- * connection has gone they only free. */
+ * connection has gone they only free. An answer that cannot be framed
+ * (over the limit) reaches the asker as FAILED saying so; a description
+ * longer than 2048 bytes is cut there. */
 void	amp_answer(struct amp_request *req, json_t *result);
 void	amp_fail(struct amp_request *req, const char *code,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -1,0 +1,2 @@
+/* shared.h - what the two translation units of twotu share. */
+int	twice(int);

@@ -1,0 +1,877 @@
+/*
+ * session.c - distworker --stdio: the protocol a manager speaks to its
+ * worker (distmgr-protocol(7)). The command table and its handlers (hello,
+ * load, run, cancel, ping, shutdown), the queue of run batches, the test
+ * lists sent in pieces, and the results streamed back as tells.
+ *
+ * Rules it keeps:
+ * - the channel is moved off fds 0 and 1 before anything else, so that
+ *   nothing a test or a library prints can reach the manager as bytes;
+ * - nothing is loaded or run before hello is answered;
+ * - a batch is answered only after every one of its results is queued,
+ *   and nothing new starts while the connection is congested;
+ * - in-process, every earlier result is written to the fd before a test
+ *   starts: a crash then costs that test only;
+ * - a bad command gets an error and the worker keeps serving; only the
+ *   manager closing the connection (or shutdown) ends it.
+ */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "common.h"
+#include "protocol.h"
+#include "worker.h"
+
+/* Raw bytes of test output per test_output chunk: text may grow six-fold
+ * as JSON (control characters), and a chunk must fit a frame. */
+#define SESSION_OUTPUT_CHUNK	(64u * 1024)
+/* A suite_tests piece is cut before its entries could pass this. */
+#define SESSION_PIECE_BYTES	(FRAME_LIMIT_DEFAULT / 2)
+/* In-process tests run per turn of the event loop, so that cancel and
+ * ping are read while a long batch runs. */
+#define SESSION_PUMP_SLICE	512
+
+#define E_VERSION_MISMATCH	"VERSION_MISMATCH"
+#define E_NO_SUCH_SUITE		"NO_SUCH_SUITE"
+#define E_BAD_INDEX		"BAD_INDEX"
+
+struct batch {
+	TAILQ_ENTRY(batch)	 entry;
+	struct amp_request	*req;
+	int			 handle;
+	const struct suite	*suite;
+	size_t			*tests;
+	size_t			 count;
+	size_t			 next;		/* started */
+	size_t			 ran;		/* results sent */
+	int			 cancelled;
+};
+
+/* A load whose answer waits for its test list to be sent. */
+struct lister {
+	TAILQ_ENTRY(lister)	 entry;
+	struct amp_request	*req;
+	int			 handle;
+	const struct suite	*suite;
+	size_t			 next;
+};
+
+/* An ask answered once the running test has stopped. */
+struct waiter {
+	TAILQ_ENTRY(waiter)	 entry;
+	struct amp_request	*req;
+	int			 shutdown;
+};
+
+struct session {
+	struct event_base	*base;
+	struct amp_conn		*conn;		/* NULL once closed */
+	int			 in_fd, out_fd;
+	int			 said_hello;
+	struct runner_config	 cfg;
+	struct runner		*runner;
+	struct suite		**suites;
+	size_t			 nsuites;
+	TAILQ_HEAD(, batch)	 batches;
+	TAILQ_HEAD(, lister)	 listers;
+	TAILQ_HEAD(, waiter)	 waiters;
+	int			 pumping;
+	int			 start_sent;	/* in-process: started, not run */
+	int			 waiting_write;
+	int			 shutting_down;
+	struct event		*pump_ev;
+	struct event		*write_ev;
+	struct event		*signals[3];
+	int			 exit_status;
+};
+
+static void	session_pump(struct session *);
+static void	session_list_pump(struct session *);
+
+static struct session *
+req_session(struct amp_request *req)
+{
+	return amp_conn_ctx(amp_request_conn(req));
+}
+
+static int
+session_refuse_before_hello(struct session *s, struct amp_request *req)
+{
+	if (s->said_hello)
+		return 0;
+	amp_fail(req, AMP_E_FAILED, "'hello' must be answered before '%s'",
+	    amp_request_command(req));
+	return 1;
+}
+
+/* ---- hello --------------------------------------------------------------- */
+
+static const struct amp_arg hello_args[] = {
+	{ "protocol", AMP_T_INT, 0 },
+	{ "manager", AMP_T_STRING, 0 },
+	{ "run_id", AMP_T_STRING, 0 },
+	{ "worker_id", AMP_T_STRING, 0 },
+	{ "worker_count", AMP_T_INT, 0 },
+	{ "boxed", AMP_T_BOOL, 1 },
+	{ "timeout", AMP_T_NUMBER, 1 },
+	{ "timeout_multiplier", AMP_T_NUMBER, 1 },
+	{ "output_cap", AMP_T_INT, 1 },
+	{ "env", AMP_T_OBJECT, 1 },
+	{ NULL, 0, 0 }
+};
+
+/* Fills cfg from hello's arguments; a sentence in why when one is out of
+ * range. */
+static int
+hello_config(json_t *box, struct runner_config *cfg, char *why, size_t len)
+{
+	long long cap = json_get_int(box, "output_cap",
+	    RUNNER_OUTPUT_CAP_DEFAULT);
+
+	cfg->boxed = json_get_bool(box, "boxed", 1);
+	cfg->capture = 1;
+	cfg->timeout = json_get_num(box, "timeout", 0);
+	cfg->multiplier = json_get_num(box, "timeout_multiplier", 1);
+	if (!isfinite(cfg->timeout) || cfg->timeout < 0)
+		snprintf(why, len, "argument 'timeout' must be 0 or more");
+	else if (!isfinite(cfg->multiplier) || cfg->multiplier <= 0)
+		snprintf(why, len, "argument 'timeout_multiplier' must be "
+		    "more than 0");
+	else if (cap < 1 || cap > (long long)RUNNER_OUTPUT_CAP_MAX)
+		snprintf(why, len, "argument 'output_cap' must be from 1 to "
+		    "%u", RUNNER_OUTPUT_CAP_MAX);
+	else if (json_get_int(box, "worker_count", 0) < 1)
+		snprintf(why, len, "argument 'worker_count' must be 1 or more");
+	else {
+		cfg->output_cap = (size_t)cap;
+		return 0;
+	}
+	return -1;
+}
+
+static int
+hello_check_env(json_t *env, char *why, size_t len)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(env, key, v) {
+		if (!json_is_string(v)) {
+			snprintf(why, len, "env '%.100s' must be a string", key);
+			return -1;
+		}
+		if (key[0] == '\0' || strchr(key, '=') != NULL) {
+			snprintf(why, len, "env name '%.100s' is not a valid "
+			    "variable name", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static json_t *
+hello_answer(void)
+{
+	struct utsname u;
+	char host[256];
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (uname(&u) == -1)
+		memset(&u, 0, sizeof u);
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "unknown");
+	host[sizeof host - 1] = '\0';
+	return json_pack("{s:i, s:s, s:i, s:o, s:s, s:s, s:s, s:i, s:i, s:o}",
+	    "protocol", DM_PROTOCOL_VERSION, "version", DM_VERSION,
+	    "abi", DM_ABI_VERSION, "hostname",
+	    json_string_lossy(host, strlen(host)), "os", u.sysname,
+	    "os_release", u.release, "arch", u.machine,
+	    "cpus", (int)(cpus > 0 ? cpus : 1), "pid", (int)getpid(),
+	    "tmpdir", json_string_lossy(workdir_path(),
+	    strlen(workdir_path())));
+}
+
+static void	session_test_done(void *ctx, const struct suite *,
+		    size_t index, const struct test_result *);
+
+static int
+session_hello(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	json_t *env = json_object_get(box, "env"), *v;
+	long long proto = json_get_int(box, "protocol", 0);
+	const char *key;
+	char why[256];
+
+	if (s->said_hello) {
+		amp_fail(req, AMP_E_FAILED, "'hello' was already answered");
+		return 0;
+	}
+	if (proto != DM_PROTOCOL_VERSION) {
+		amp_fail(req, E_VERSION_MISMATCH, "this worker speaks protocol "
+		    "%d, not %lld", DM_PROTOCOL_VERSION, proto);
+		return 0;
+	}
+	if (hello_config(box, &s->cfg, why, sizeof why) == -1 ||
+	    (env != NULL && hello_check_env(env, why, sizeof why) == -1)) {
+		amp_fail(req, AMP_E_BAD_ARGUMENT, "%s", why);
+		return 0;
+	}
+	if (env != NULL)
+		json_object_foreach(env, key, v)
+			setenv(key, json_string_value(v), 1);
+	env_set_worker(json_get_str(box, "worker_id", ""),
+	    json_get_int(box, "worker_count", 1),
+	    json_get_str(box, "run_id", ""));
+	s->runner = runner_new(s->base, &s->cfg, session_test_done, s);
+	runner_close_in_child(s->runner, s->in_fd);
+	if (s->out_fd != s->in_fd)
+		runner_close_in_child(s->runner, s->out_fd);
+	s->said_hello = 1;
+	amp_answer(req, hello_answer());
+	/* The channel is the manager's own: trusted from here on. */
+	amp_conn_set_limit(s->conn, FRAME_LIMIT_DEFAULT);
+	return 0;
+}
+
+/* ---- load ----------------------------------------------------------------- */
+
+static const struct amp_arg load_args[] = {
+	{ "path", AMP_T_STRING, 0 },
+	{ "list", AMP_T_BOOL, 1 },
+	{ NULL, 0, 0 }
+};
+
+static json_t *
+load_answer(int handle, const struct suite *suite)
+{
+	return json_pack("{s:i, s:I, s:s}", "suite", handle, "count",
+	    (json_int_t)suite_count(suite), "hash", suite_hash(suite));
+}
+
+static int
+session_load(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	const char *path = json_get_str(box, "path", "");
+	struct suite_error err;
+	struct suite *suite;
+	struct lister *l;
+	int handle;
+
+	if (session_refuse_before_hello(s, req))
+		return 0;
+	if ((suite = suite_load(path, host_get(), &err)) == NULL) {
+		amp_fail(req, err.code, "%s", err.text);
+		return 0;
+	}
+	s->suites = xreallocarray(s->suites, s->nsuites + 1,
+	    sizeof *s->suites);
+	handle = (int)s->nsuites;
+	s->suites[s->nsuites++] = suite;
+	if (!json_get_bool(box, "list", 1)) {
+		amp_answer(req, load_answer(handle, suite));
+		return 0;
+	}
+	l = xcalloc(1, sizeof *l);
+	l->req = req;
+	l->handle = handle;
+	l->suite = suite;
+	TAILQ_INSERT_TAIL(&s->listers, l, entry);
+	session_list_pump(s);
+	return 0;
+}
+
+/* An upper bound of the bytes a string takes in a JSON text. */
+static size_t
+json_size_bound(const char *v)
+{
+	size_t n = 2;
+
+	for (; v != NULL && *v != '\0'; v++) {
+		if ((unsigned char)*v < 0x20 || *v == '"' || *v == '\\')
+			n += 6;
+		else if ((unsigned char)*v >= 0x80)
+			n += 3;	/* a byte repaired to U+FFFD, at worst */
+		else
+			n++;
+	}
+	return n;
+}
+
+static size_t
+entry_size_bound(const struct suite_test *t)
+{
+	const struct dm_options *o = &t->def->opt;
+	const struct dm_suite_options *so = t->defaults != NULL ?
+	    &t->defaults->opt : NULL;
+
+	return 256 + json_size_bound(t->def->suite) +
+	    json_size_bound(t->def->name) + json_size_bound(t->def->file) +
+	    json_size_bound(o->todo) + json_size_bound(o->skip) +
+	    json_size_bound(o->group) + json_size_bound(o->strategy) +
+	    json_size_bound(o->lock) + json_size_bound(o->tags) +
+	    (so != NULL ? json_size_bound(so->tags) +
+	    json_size_bound(so->group) + json_size_bound(so->strategy) : 0);
+}
+
+/* Sends the next piece of l's list; returns 1 when the list is done. */
+static int
+session_list_piece(struct session *s, struct lister *l)
+{
+	size_t count = suite_count(l->suite), bytes = 0, first = l->next;
+	const struct suite_test *t;
+	json_t *tests = json_array();
+
+	while (l->next < count && l->next - first < SUITE_LIST_PIECE) {
+		t = suite_get(l->suite, l->next);
+		bytes += entry_size_bound(t);
+		if (bytes > SESSION_PIECE_BYTES && l->next > first)
+			break;
+		json_array_append_new(tests, suite_test_json(t));
+		l->next++;
+	}
+	amp_tell(s->conn, "suite_tests", json_pack("{s:s, s:I, s:o}",
+	    "suite", suite_path(l->suite), "first", (json_int_t)first,
+	    "tests", tests));
+	return l->next == count;
+}
+
+static void
+session_list_pump(struct session *s)
+{
+	struct lister *l;
+
+	while (s->conn != NULL && (l = TAILQ_FIRST(&s->listers)) != NULL) {
+		if (amp_conn_congested(s->conn))
+			return;
+		if (!session_list_piece(s, l))
+			continue;
+		amp_answer(l->req, load_answer(l->handle, l->suite));
+		TAILQ_REMOVE(&s->listers, l, entry);
+		free(l);
+	}
+}
+
+/* ---- run ------------------------------------------------------------------ */
+
+static const struct amp_arg run_args[] = {
+	{ "suite", AMP_T_INT, 0 },
+	{ "tests", AMP_T_ARRAY, 0 },
+	{ NULL, 0, 0 }
+};
+
+/* Copies the indices out of the box; an error answered when one is bad. */
+static size_t *
+run_indices(struct amp_request *req, json_t *tests, const struct suite *s)
+{
+	size_t i, n = json_array_size(tests), count = suite_count(s);
+	size_t *idx = xcalloc(n + 1, sizeof *idx);
+	json_t *v;
+
+	json_array_foreach(tests, i, v) {
+		if (!json_is_integer(v)) {
+			amp_fail(req, AMP_E_BAD_ARGUMENT, "argument 'tests' "
+			    "must hold integers; tests[%zu] does not", i);
+			free(idx);
+			return NULL;
+		}
+		if (json_integer_value(v) < 0 ||
+		    (unsigned long long)json_integer_value(v) >= count) {
+			amp_fail(req, E_BAD_INDEX, "tests[%zu] is %lld, but "
+			    "the suite's indices go from 0 to %zu", i,
+			    (long long)json_integer_value(v), count - 1);
+			free(idx);
+			return NULL;
+		}
+		idx[i] = (size_t)json_integer_value(v);
+	}
+	return idx;
+}
+
+static int
+session_run(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	long long handle = json_get_int(box, "suite", -1);
+	json_t *tests = json_object_get(box, "tests");
+	struct batch *b;
+	size_t *idx;
+
+	if (session_refuse_before_hello(s, req))
+		return 0;
+	if (handle < 0 || (unsigned long long)handle >= s->nsuites) {
+		amp_fail(req, E_NO_SUCH_SUITE, "no suite %lld: %zu loaded",
+		    handle, s->nsuites);
+		return 0;
+	}
+	if ((idx = run_indices(req, tests, s->suites[handle])) == NULL)
+		return 0;
+	b = xcalloc(1, sizeof *b);
+	b->req = req;
+	b->handle = (int)handle;
+	b->suite = s->suites[handle];
+	b->tests = idx;
+	b->count = json_array_size(tests);
+	TAILQ_INSERT_TAIL(&s->batches, b, entry);
+	session_pump(s);
+	return 0;
+}
+
+/* ---- results -------------------------------------------------------------- */
+
+static json_t *
+test_ref(int handle, size_t index)
+{
+	json_t *box = json_object();
+
+	json_object_set_new(box, "suite", json_integer(handle));
+	json_object_set_new(box, "test", json_integer((json_int_t)index));
+	return box;
+}
+
+static void
+send_output(struct session *s, int handle, size_t index, const char *stream,
+    const char *data, size_t len)
+{
+	json_t *extra;
+
+	if (len == 0)
+		return;
+	extra = test_ref(handle, index);
+	stream_send(s->conn, "test_output", stream, data, len, 0,
+	    SESSION_OUTPUT_CHUNK, extra);
+	json_decref(extra);
+}
+
+static void
+send_result(struct session *s, int handle, size_t index,
+    const struct test_result *res)
+{
+	json_t *box = test_ref(handle, index);
+	char name[32];
+
+	json_object_set_new(box, "outcome",
+	    json_string(outcome_name(res->outcome)));
+	json_object_set_new(box, "duration", json_real(res->duration));
+	if (res->message[0] != '\0')
+		json_object_set_new(box, "message", json_string_lossy(
+		    res->message, strlen(res->message)));
+	if (res->file[0] != '\0') {
+		json_object_set_new(box, "file", json_string_lossy(res->file,
+		    strlen(res->file)));
+		json_object_set_new(box, "line", json_integer(res->line));
+	}
+	if (res->signal != 0) {
+		json_object_set_new(box, "signal", json_integer(res->signal));
+		json_object_set_new(box, "signal_name", json_string(
+		    signal_name(res->signal, name, sizeof name)));
+	}
+	if (res->exit_status >= 0)
+		json_object_set_new(box, "exit_status",
+		    json_integer(res->exit_status));
+	amp_tell(s->conn, "test_result", box);
+}
+
+static void
+session_test_done(void *ctx, const struct suite *suite, size_t index,
+    const struct test_result *res)
+{
+	struct session *s = ctx;
+	struct batch *b = TAILQ_FIRST(&s->batches);
+
+	(void)suite;
+	if (b == NULL || s->conn == NULL)
+		return;
+	send_output(s, b->handle, index, "stdout", res->out, res->out_len);
+	send_output(s, b->handle, index, "stderr", res->err, res->err_len);
+	send_result(s, b->handle, index, res);
+	b->ran++;
+	session_pump(s);
+}
+
+/* ---- the queue ------------------------------------------------------------ */
+
+static void
+session_batch_answer(struct session *s, struct batch *b)
+{
+	struct test_result res;
+
+	/* In-process, test_started went out for a test that never ran. */
+	if (s->start_sent) {
+		runner_judge_stopped(STOP_CANCEL, 0, &res);
+		res.duration = 0;
+		send_result(s, b->handle, b->tests[b->next], &res);
+		b->ran++;
+		s->start_sent = 0;
+	}
+	amp_answer(b->req, json_pack("{s:I, s:b}", "ran", (json_int_t)b->ran,
+	    "cancelled", b->cancelled));
+	TAILQ_REMOVE(&s->batches, b, entry);
+	free(b->tests);
+	free(b);
+}
+
+static void
+session_wait_writable(struct session *s)
+{
+	s->waiting_write = 1;
+	event_add(s->write_ev, NULL);
+}
+
+/* Starts b's next test. In-process, the previous result and this test's
+ * test_started must have reached the fd first. */
+static void
+session_start_next(struct session *s, struct batch *b)
+{
+	size_t index = b->tests[b->next];
+	int rc;
+
+	if (!s->start_sent) {
+		amp_tell(s->conn, "test_started", test_ref(b->handle, index));
+		s->start_sent = 1;
+	}
+	if (!s->cfg.boxed) {
+		rc = amp_conn_flush_now(s->conn);
+		if (rc == 1)
+			session_wait_writable(s);
+		else if (rc == -1)
+			amp_conn_close(s->conn, "cannot write to the manager",
+			    0);
+		if (rc != 0)
+			return;
+	}
+	s->start_sent = 0;
+	b->next++;
+	runner_start(s->runner, b->suite, index);
+}
+
+static void
+session_answer_waiters(struct session *s)
+{
+	struct waiter *w;
+
+	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
+		TAILQ_REMOVE(&s->waiters, w, entry);
+		amp_answer(w->req, NULL);
+		if (w->shutdown && s->conn != NULL)
+			amp_conn_close(s->conn, "shutdown", 1);
+		free(w);
+	}
+}
+
+static int
+session_can_start(struct session *s)
+{
+	return s->conn != NULL && !amp_conn_closing(s->conn) &&
+	    !amp_conn_congested(s->conn) && !s->waiting_write;
+}
+
+static void
+session_pump(struct session *s)
+{
+	struct batch *b;
+	int started = 0;
+
+	if (s->pumping || s->conn == NULL || s->runner == NULL)
+		return;
+	s->pumping = 1;
+	while (!runner_busy(s->runner) &&
+	    (b = TAILQ_FIRST(&s->batches)) != NULL) {
+		if (b->cancelled || b->next == b->count) {
+			session_batch_answer(s, b);
+			continue;
+		}
+		if (!session_can_start(s))
+			break;
+		if (started++ == SESSION_PUMP_SLICE) {
+			event_active(s->pump_ev, EV_TIMEOUT, 1);
+			break;
+		}
+		session_start_next(s, b);
+	}
+	if (!runner_busy(s->runner) && (TAILQ_EMPTY(&s->batches) ||
+	    !TAILQ_FIRST(&s->batches)->cancelled))
+		session_answer_waiters(s);
+	s->pumping = 0;
+}
+
+static void
+session_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_pump(arg);
+}
+
+static void
+session_writable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)what;
+	s->waiting_write = 0;
+	session_pump(s);
+}
+
+/* ---- cancel, ping, shutdown ---------------------------------------------- */
+
+/* Stops the running test and drops every batch queued so far; req is
+ * answered once that is done. */
+static void
+session_stop_all(struct session *s, struct amp_request *req, int shutdown)
+{
+	struct waiter *w = xcalloc(1, sizeof *w);
+	struct batch *b;
+
+	TAILQ_FOREACH(b, &s->batches, entry)
+		b->cancelled = 1;
+	w->req = req;
+	w->shutdown = shutdown;
+	TAILQ_INSERT_TAIL(&s->waiters, w, entry);
+	if (s->runner == NULL) {
+		session_answer_waiters(s);
+		return;
+	}
+	runner_stop(s->runner, shutdown ? STOP_SHUTDOWN : STOP_CANCEL);
+	session_pump(s);
+}
+
+static int
+session_cancel(struct amp_request *req, json_t *box)
+{
+	(void)box;
+	session_stop_all(req_session(req), req, 0);
+	return 0;
+}
+
+static int
+session_shutdown(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+
+	(void)box;
+	s->shutting_down = 1;
+	session_stop_all(s, req, 1);
+	return 0;
+}
+
+static int
+session_ping(struct amp_request *req, json_t *box)
+{
+	(void)box;
+	amp_answer(req, json_pack("{s:f}", "time", clock_mono()));
+	return 0;
+}
+
+static const struct amp_command session_commands[] = {
+	{ "hello", session_hello, hello_args },
+	{ "load", session_load, load_args },
+	{ "run", session_run, run_args },
+	{ "cancel", session_cancel, NULL },
+	{ "ping", session_ping, NULL },
+	{ "shutdown", session_shutdown, NULL },
+	{ NULL, NULL, NULL }
+};
+
+/* ---- the connection ------------------------------------------------------- */
+
+static void
+session_on_close(struct amp_conn *c, const char *reason, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)c;
+	if (!s->shutting_down)
+		log_debug("manager connection closed: %s", reason);
+	s->conn = NULL;
+	event_base_loopbreak(s->base);
+}
+
+static void
+session_on_drain(struct amp_conn *c, void *ctx)
+{
+	struct session *s = ctx;
+
+	(void)c;
+	session_list_pump(s);
+	session_pump(s);
+}
+
+static const struct amp_conn_cbs session_cbs = {
+	session_on_close, session_on_drain
+};
+
+static void
+session_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)what;
+	log_info("signal %d: exiting", (int)sig);
+	s->exit_status = EXIT_INTERRUPTED;
+	event_base_loopbreak(s->base);
+}
+
+/* ---- the channel on fds 0 and 1 ------------------------------------------ */
+
+static int
+same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+	    sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+	    S_ISSOCK(sa.st_mode);
+}
+
+/* Moves the channel above fd 2; then fd 0 reads /dev/null and fd 1 is a
+ * copy of fd 2, so that stray prints go where stderr goes. */
+static int
+stdio_channel(int *in, int *out)
+{
+	int one = same_file(0, 1), fd;
+
+	if (fcntl(2, F_GETFD) == -1 &&
+	    (fd = open("/dev/null", O_WRONLY)) != -1 && fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
+	if ((*in = fcntl(0, F_DUPFD_CLOEXEC, 3)) == -1)
+		return -1;
+	if ((*out = one ? *in : fcntl(1, F_DUPFD_CLOEXEC, 3)) == -1)
+		return -1;
+	if ((fd = open("/dev/null", O_RDONLY)) == -1 || dup2(fd, 0) == -1 ||
+	    dup2(2, 1) == -1)
+		return -1;
+	if (fd != 0)
+		close(fd);
+	if (fd_set_nonblock(*in, 1) == -1 || fd_set_nonblock(*out, 1) == -1)
+		return -1;
+	return 0;
+}
+
+static struct amp_conn *
+session_connect(struct session *s)
+{
+	struct bufferevent *in, *out;
+
+	in = bufferevent_socket_new(s->base, s->in_fd, BEV_OPT_CLOSE_ON_FREE);
+	if (in == NULL)
+		return NULL;
+	if (s->out_fd == s->in_fd)
+		return amp_conn_new(in, session_commands, &session_cbs, s);
+	out = bufferevent_socket_new(s->base, s->out_fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (out == NULL) {
+		bufferevent_free(in);
+		return NULL;
+	}
+	return amp_conn_new_split(in, out, session_commands, &session_cbs, s);
+}
+
+static void
+session_events(struct session *s)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	size_t i;
+
+	s->pump_ev = event_new(s->base, -1, 0, session_pump_cb, s);
+	s->write_ev = event_new(s->base, s->out_fd, EV_WRITE,
+	    session_writable_cb, s);
+	if (s->pump_ev == NULL || s->write_ev == NULL)
+		fatalx("cannot create events");
+	for (i = 0; i < DM_NELEM(sigs); i++) {
+		s->signals[i] = evsignal_new(s->base, sigs[i],
+		    session_signal_cb, s);
+		if (s->signals[i] == NULL ||
+		    event_add(s->signals[i], NULL) == -1)
+			fatalx("cannot watch signal %d", sigs[i]);
+	}
+}
+
+static void
+session_free(struct session *s)
+{
+	struct batch *b;
+	struct lister *l;
+	struct waiter *w;
+	size_t i;
+
+	/* Kills and reaps a test still running: nobody is left to tell. */
+	runner_free(s->runner);
+	while ((b = TAILQ_FIRST(&s->batches)) != NULL) {
+		TAILQ_REMOVE(&s->batches, b, entry);
+		amp_request_drop(b->req);
+		free(b->tests);
+		free(b);
+	}
+	while ((l = TAILQ_FIRST(&s->listers)) != NULL) {
+		TAILQ_REMOVE(&s->listers, l, entry);
+		amp_request_drop(l->req);
+		free(l);
+	}
+	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
+		TAILQ_REMOVE(&s->waiters, w, entry);
+		amp_request_drop(w->req);
+		free(w);
+	}
+	for (i = 0; i < s->nsuites; i++)
+		suite_free(s->suites[i]);
+	free(s->suites);
+	for (i = 0; i < DM_NELEM(s->signals); i++)
+		if (s->signals[i] != NULL)
+			event_free(s->signals[i]);
+	event_free(s->pump_ev);
+	event_free(s->write_ev);
+}
+
+int
+session_stdio_main(void)
+{
+	struct session s;
+	char why[256];
+
+	memset(&s, 0, sizeof s);
+	TAILQ_INIT(&s.batches);
+	TAILQ_INIT(&s.listers);
+	TAILQ_INIT(&s.waiters);
+	if (stdio_channel(&s.in_fd, &s.out_fd) == -1)
+		fatal("cannot set up the channel on fds 0 and 1");
+	signal(SIGPIPE, SIG_IGN);
+	env_become_subreaper();
+	if (workdir_create(why, sizeof why) == -1)
+		fatalx("%s", why);
+	if ((s.base = event_base_new()) == NULL)
+		fatalx("cannot create an event base");
+	session_events(&s);
+	if ((s.conn = session_connect(&s)) == NULL)
+		fatalx("cannot create the manager connection");
+	amp_conn_set_name(s.conn, "manager");
+	event_base_dispatch(s.base);
+	if (s.conn != NULL)
+		amp_conn_close(s.conn, "worker exiting", 0);
+	/* Lets a closing connection finish and free itself. */
+	event_base_loop(s.base, EVLOOP_NONBLOCK);
+	session_free(&s);
+	event_base_free(s.base);
+	env_kill_adopted();
+	workdir_remove();
+	return s.exit_status;
+}

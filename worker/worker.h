@@ -1,0 +1,294 @@
+/*
+ * worker.h - what worker/ exports: loading a suite and its test list
+ * (suite.c), running one test boxed or in the worker itself (runner.c,
+ * runner-boxed.c, runner-inproc.c, host.c, capture.c), the worker's
+ * temporary directory and environment (env.c), the protocol session
+ * behind --stdio (session.c) and the debugging command line (cli.c).
+ *
+ * Everything else in the folder is static. Nothing here may let a test
+ * take the worker down by anything but a crash in in-process mode.
+ */
+#ifndef DM_WORKER_H
+#define DM_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define DM_HOST_SIDE
+#include "distmgr.h"
+
+struct event_base;
+
+/* Exit statuses, as pytest's (DESIGN.md). */
+#define EXIT_OK			0
+#define EXIT_TESTS_FAILED	1
+#define EXIT_INTERRUPTED	2
+#define EXIT_INTERNAL		3
+#define EXIT_USAGE		4
+#define EXIT_NO_TESTS		5
+
+/* ---- suite.c: a loaded suite and its test list ------------------------ */
+
+/* Load errors, as distmgr-protocol(7) names them. */
+#define SUITE_E_NO_SUCH_FILE	"NO_SUCH_FILE"
+#define SUITE_E_NOT_A_SUITE	"NOT_A_SUITE"
+#define SUITE_E_ABI_MISMATCH	"ABI_MISMATCH"
+#define SUITE_E_DUPLICATE_ID	"DUPLICATE_ID"
+#define SUITE_E_NO_TESTS	"NO_TESTS"
+#define SUITE_E_FAILED		"FAILED"
+
+/* A suite's strings are refused above this many bytes: every list entry
+ * must fit well inside one frame. */
+#define SUITE_STRING_MAX	4096
+/* Entries per suite_tests tell (distmgr-protocol(7)). */
+#define SUITE_LIST_PIECE	1000
+
+struct suite_error {
+	const char	*code;		/* SUITE_E_* */
+	char		 text[1024];	/* a sentence for humans */
+};
+
+/* One test, with the suite's DM_SUITE defaults it falls back on. Both
+ * pointers point into the loaded suite, which is never unloaded. */
+struct suite_test {
+	const struct dm_test		*def;
+	const struct dm_suite_def	*defaults;	/* NULL: none */
+};
+
+struct suite;
+
+/* dlopens path, validates its registry and orders its tests (by file in
+ * link order, then line). NULL with err filled when it is not a usable
+ * suite; the suite is then unloaded again. host is handed to the suite
+ * and must outlive it. */
+struct suite	*suite_load(const char *path, const struct dm_host *host,
+		    struct suite_error *err);
+/* Frees what suite_load allocated; the shared object stays mapped, since
+ * memory a test or the suite's constructors made may still point in. */
+void		 suite_free(struct suite *);
+const char	*suite_path(const struct suite *);
+size_t		 suite_count(const struct suite *);
+const struct suite_test *suite_get(const struct suite *, size_t index);
+/* sha256 hex of "id\tfile:line\n" over the list (distmgr-protocol(7)). */
+const char	*suite_hash(const struct suite *);
+/* The index of the test with this id, or -1. */
+long		 suite_find(const struct suite *, const char *id);
+
+/* "suite/name" into buf (cut to fit). */
+const char	*suite_test_id(const struct suite_test *, char *buf,
+		    size_t len);
+/* The effective options: the test's, else the suite's default. */
+double		 suite_test_timeout(const struct suite_test *);
+void		(*suite_test_init(const struct suite_test *))(void);
+void		(*suite_test_fini(const struct suite_test *))(void);
+/* A test whose end kills its process (.signal or .exit_code). */
+int		 suite_test_expects_death(const struct suite_test *);
+/* The list entry distmgr-protocol(7) describes; caller owns it. */
+json_t		*suite_test_json(const struct suite_test *);
+
+/* ---- capture.c: the kept tail of one output stream -------------------- */
+
+/* Bytes read from a pipe at a time. */
+#define CAPTURE_READ_CHUNK	(64u * 1024)
+/* Room kept in front of the data for the line saying what was cut. */
+#define CAPTURE_HEADROOM	128
+
+/* Keeps at most cap bytes, the last ones, and counts what it dropped.
+ * The buffer grows on demand and is reused across tests. */
+struct capture {
+	char		*buf;
+	size_t		 size;		/* allocated */
+	size_t		 start;		/* data begins at buf + start */
+	size_t		 len;
+	size_t		 cap;
+	uint64_t	 total;		/* bytes seen since the reset */
+};
+
+void	capture_init(struct capture *, size_t cap);
+void	capture_reset(struct capture *);
+void	capture_free(struct capture *);
+void	capture_add(struct capture *, const void *data, size_t len);
+/* Reads what fd has now. Returns the bytes read, 0 at end of file, or -1
+ * (errno EAGAIN when there is nothing more for now). */
+ssize_t	capture_read_fd(struct capture *, int fd);
+/* The kept bytes, preceded by a line saying how many were cut when any
+ * were; valid until the next call on the capture. */
+const char *capture_data(struct capture *, size_t *len);
+/* Takes the last cap bytes of the first size bytes of file fd, for
+ * output that went to a file; then capture_data() as above. */
+const char *capture_file_tail(struct capture *, int fd, uint64_t size,
+	    size_t *len);
+/* The marker line for cut bytes; returns its length. */
+size_t	capture_cut_line(char *buf, size_t size, uint64_t cut, size_t kept);
+
+/* ---- host.c: the suite-facing side of one test's run ------------------ */
+
+#define RESULT_MESSAGE_MAX	2048
+#define RESULT_FILE_MAX		1024
+
+enum test_phase { PHASE_NONE = 0, PHASE_INIT, PHASE_TEST, PHASE_FINI };
+/* How a phase ended: DM_END_FAIL and DM_END_SKIP come from the suite. */
+enum test_how { HOW_RETURNED = 0, HOW_FAIL = DM_END_FAIL,
+	HOW_SKIP = DM_END_SKIP };
+
+/* How a test's body and fixtures ended, as the process that ran them saw
+ * it. In the boxed runner it lives in a page shared with the parent. */
+struct test_end {
+	int	 how;		/* enum test_how */
+	int	 phase;		/* enum test_phase where it ended */
+	int	 line;
+	char	 file[RESULT_FILE_MAX];
+	char	 message[RESULT_MESSAGE_MAX];
+};
+
+const struct dm_host *host_get(void);
+/* The process that runs tests from now on (a boxed child sets itself);
+ * an assertion in any other process ends that process instead. */
+void	host_set_process(pid_t pid);
+/* Runs init, the test, and fini (when init succeeded) in this process.
+ * *phase tracks where it is, for a crash to be placed. */
+void	host_call(const struct suite_test *, struct test_end *end,
+	    volatile int *phase);
+const char *host_phase_name(int phase);
+/* Under LeakSanitizer: from now on (on) or no longer, allocations are not
+ * leaks. A test's deliberate leaks are the test's business. */
+void	host_ignore_leaks(int on);
+
+/* ---- runner.c: one test at a time, boxed or in-process ---------------- */
+
+enum outcome {
+	OUTCOME_PASS = 0, OUTCOME_FAIL, OUTCOME_ERROR, OUTCOME_SKIP,
+	OUTCOME_XFAIL, OUTCOME_XPASS, OUTCOME_CRASH, OUTCOME_TIMEOUT,
+	OUTCOME_INTERRUPTED,
+	OUTCOME_COUNT
+};
+
+const char *outcome_name(enum outcome);
+/* Counts against the run: fail, error, crash, timeout, interrupted. */
+int	outcome_is_failure(enum outcome);
+
+/* What one finished test produced. out and err are borrowed: valid
+ * until the done callback returns. */
+struct test_result {
+	enum outcome	 outcome;
+	double		 duration;	/* seconds */
+	char		 message[RESULT_MESSAGE_MAX];	/* "": none */
+	char		 file[RESULT_FILE_MAX];		/* "": none */
+	int		 line;
+	int		 signal;	/* 0: none */
+	int		 exit_status;	/* -1: none */
+	const char	*out;
+	size_t		 out_len;
+	const char	*err;
+	size_t		 err_len;
+};
+
+/* "SIGSEGV" (or "signal 77"), for results and messages. */
+const char *signal_name(int sig, char *buf, size_t len);
+
+#define RUNNER_OUTPUT_CAP_DEFAULT	(1024u * 1024)
+#define RUNNER_OUTPUT_CAP_MAX		(64u * 1024 * 1024)
+
+struct runner_config {
+	int	 boxed;		/* fork per test (else in the worker) */
+	int	 capture;	/* capture stdout and stderr per test */
+	double	 timeout;	/* for tests that set none; 0: none */
+	double	 multiplier;	/* applied to every timeout */
+	size_t	 output_cap;	/* bytes kept per test and stream */
+};
+
+/* Why a running test was killed. */
+enum runner_stop { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN,
+	STOP_EXIT };
+
+struct runner;
+typedef void (*runner_done_fn)(void *ctx, const struct suite *,
+	    size_t index, const struct test_result *);
+
+/* done runs once per started test, from runner_start itself when the
+ * test finished at once (skip, in-process, cannot fork) or later from
+ * the event loop. */
+struct runner	*runner_new(struct event_base *, const struct runner_config *,
+		    runner_done_fn done, void *ctx);
+/* Kills and reaps a running test without reporting it. */
+void		 runner_free(struct runner *);
+/* An fd a test's child must not inherit (the protocol channel). */
+void		 runner_close_in_child(struct runner *, int fd);
+/* Returns 1 when the test has already finished, 0 when it runs. */
+int		 runner_start(struct runner *, const struct suite *,
+		    size_t index);
+int		 runner_busy(const struct runner *);
+/* Kills the running test; its result (interrupted) follows from the
+ * loop. Does nothing when none runs. */
+void		 runner_stop(struct runner *, enum runner_stop why);
+/* The timeout a test gets under this configuration; 0: none. */
+double		 runner_timeout(const struct runner_config *,
+		    const struct suite_test *);
+
+/* Internal to the runners. The outcome of a test whose process ended:
+ * finished says it got through host_call (end is then complete), else
+ * wait_status tells how it died, and phase where. */
+void	runner_judge(const struct suite_test *, const struct test_end *end,
+	    int phase, int finished, int wait_status, struct test_result *res);
+/* The outcome of a test the runner killed. */
+void	runner_judge_stopped(enum runner_stop why, double timeout,
+	    struct test_result *res);
+
+struct boxed;
+struct boxed	*boxed_new(struct event_base *, const struct runner_config *,
+		    runner_done_fn done, void *ctx);
+void		 boxed_free(struct boxed *);
+void		 boxed_close_in_child(struct boxed *, int fd);
+int		 boxed_start(struct boxed *, const struct suite *,
+		    size_t index);
+int		 boxed_busy(const struct boxed *);
+void		 boxed_stop(struct boxed *, enum runner_stop why);
+
+struct inproc;
+struct inproc	*inproc_new(const struct runner_config *);
+void		 inproc_free(struct inproc *);
+void		 inproc_run(struct inproc *, const struct suite_test *,
+		    struct test_result *res);
+
+/* ---- env.c: the worker's temporary directory and environment ---------- */
+
+/* Creates the worker's directory under $TMPDIR (or /tmp); it is removed
+ * when this process exits, never when a test's child does. */
+int		 workdir_create(char *why, size_t whylen);
+const char	*workdir_path(void);
+void		 workdir_remove(void);
+/* Sets DISTMGR_WORKER, DISTMGR_WORKER_COUNT, DISTMGR_RUN_ID and TMPDIR
+ * for the tests to come. */
+void		 env_set_worker(const char *worker_id, long long count,
+		    const char *run_id);
+/* Kills children the worker adopted (PR_SET_CHILD_SUBREAPER) that are
+ * still alive: what tests left behind outside their process group. */
+void		 env_kill_adopted(void);
+/* Makes this process the reaper of its descendants' orphans. */
+void		 env_become_subreaper(void);
+
+/* ---- session.c: the protocol over --stdio ------------------------------ */
+
+/* Serves the manager on fds 0 and 1 until it closes the connection or
+ * says shutdown. Returns the exit status. */
+int	session_stdio_main(void);
+
+/* ---- cli.c: the debugging command line --------------------------------- */
+
+struct cli_options {
+	const char	*suite;
+	char *const	*ids;		/* tests to run; none: all */
+	int		 nids;
+	int		 boxed;
+	double		 timeout;
+	size_t		 output_cap;
+	int		 verbose;
+};
+
+int	cli_list(const struct cli_options *);
+int	cli_run(const struct cli_options *);
+
+#endif /* DM_WORKER_H */
