@@ -35,7 +35,8 @@
 #define POOL_START_TIMEOUT	60.0	/* hello and loads, at most */
 #define POOL_REAP_GRACE		0.5	/* closed, not yet exited: then kill */
 #define POOL_EOF_GRACE		1.0	/* exited, still open (a grandchild) */
-#define POOL_TIMEOUT_GRACE	2.0	/* past a test's limit, in-process */
+#define POOL_TIMEOUT_GRACE	0.25	/* past a test's limit, in-process: */
+#define POOL_TIMEOUT_SLACK	0.1	/* plus this much of the limit */
 #define POOL_TICK		0.1	/* the watch timer */
 
 enum wstate { W_STARTING, W_LOADING, W_READY, W_STOPPING };
@@ -50,7 +51,7 @@ struct worker {
 	char			 err[POOL_ERR_TAIL];	/* a ring */
 	size_t			 err_len, err_pos;
 	int			 reaped, status, conn_closed;
-	char			*why;		/* why it is going, if we know */
+	char			*why;		/* why we ended it, if we did */
 	int			 timed_out;
 	double			 spawned, last_heard, kill_at, close_at;
 	int			 ping_out;
@@ -186,7 +187,8 @@ h_test_started(struct amp_request *req, json_t *box)
 	/* Boxed, the worker keeps the limit itself; we only step in when it
 	 * is well past, as a backstop. */
 	w->deadline = limit <= 0 ? 0 : w->last_heard + limit +
-	    (w->pool->cfg.boxed ? POOL_TIMEOUT_GRACE + limit : POOL_TIMEOUT_GRACE);
+	    POOL_TIMEOUT_GRACE + POOL_TIMEOUT_SLACK * limit +
+	    (w->pool->cfg.boxed ? limit : 0);
 	return 0;
 }
 
@@ -363,7 +365,9 @@ on_close(struct amp_conn *c, const char *reason, void *ctx)
 	(void)c;
 	w->conn = NULL;
 	w->conn_closed = 1;
-	set_why(w, reason);
+	/* The socket's reason ("connection reset") says less than the wait
+	 * status will: the message is made from that when it is reaped. */
+	(void)reason;
 	if (!w->reaped && w->kill_at == 0)
 		w->kill_at = clock_mono() + POOL_REAP_GRACE;
 	pool_finish(w);
@@ -407,19 +411,14 @@ pool_finish(struct worker *w)
 	tail = err_tail(w);
 	if (WIFSIGNALED(w->status))
 		sig = WTERMSIG(w->status);
-	if (w->why == NULL || strstr(w->why, "closed by peer") != NULL) {
-		free(w->why);
-		w->why = NULL;
-		if (sig != 0)
-			xasprintf(&why, "worker %s (pid %ld) was killed by "
-			    "signal %d (%s)", w->id, w->proc.pid, sig,
-			    strsignal(sig));
-		else
-			xasprintf(&why, "worker %s (pid %ld) exited with "
-			    "status %d", w->id, w->proc.pid,
-			    WEXITSTATUS(w->status));
-	} else
+	if (w->why != NULL)
 		why = xstrdup(w->why);
+	else if (sig != 0)
+		xasprintf(&why, "worker %s (pid %ld) was killed by signal %d "
+		    "(%s)", w->id, w->proc.pid, sig, strsignal(sig));
+	else
+		xasprintf(&why, "worker %s (pid %ld) exited with status %d",
+		    w->id, w->proc.pid, WEXITSTATUS(w->status));
 	expected = w->state == W_STOPPING;
 	timed_out = w->timed_out;
 	p->w[slot] = NULL;

@@ -426,6 +426,16 @@ crash_box(double ran, int sig)
 	return box;
 }
 
+/* A test marked todo that takes its worker down failed as expected,
+ * as it would have in a forked child. */
+static enum outcome
+lost_outcome(const struct run *r, uint32_t unit, int timed_out)
+{
+	if (cat_test(r->cat, unit_cat(r, unit))->flags & CAT_F_TODO)
+		return OUT_XFAIL;
+	return timed_out ? OUT_TIMEOUT : OUT_CRASH;
+}
+
 static int
 run_may_restart(struct run *r, int slot)
 {
@@ -491,8 +501,8 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 			crash_message(msg, sizeof msg, why, timed_out,
 			    run_limit(r, unit_cat(r, running)), tail);
 			box = crash_box(clock_mono() - since, sig);
-			run_attempt(r, slot, running, timed_out ? OUT_TIMEOUT :
-			    OUT_CRASH, box, msg);
+			run_attempt(r, slot, running, lost_outcome(r, running,
+			    timed_out), box, msg);
 			json_decref(box);
 		}
 		if (!expected && run_may_restart(r, slot))
