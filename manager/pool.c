@@ -415,7 +415,9 @@ pool_finish(struct worker *w)
 		why = xstrdup(w->why);
 	else if (sig != 0)
 		xasprintf(&why, "worker %s (pid %ld) was killed by signal %d "
-		    "(%s)", w->id, w->proc.pid, sig, strsignal(sig));
+		    "(SIG%s: %s)", w->id, w->proc.pid, sig,
+		    sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?",
+		    strsignal(sig));
 	else
 		xasprintf(&why, "worker %s (pid %ld) exited with status %d",
 		    w->id, w->proc.pid, WEXITSTATUS(w->status));
@@ -430,13 +432,36 @@ pool_finish(struct worker *w)
 
 /* ---- asks ------------------------------------------------------------------ */
 
+/* One suite is loaded; when all are, the worker is ready. */
+static void
+on_load_done(struct worker *w)
+{
+	if (--w->loads_left > 0 || w->load_failed)
+		return;
+	w->state = W_READY;
+	w->pool->cbs->loaded(w->pool->ctx, w->slot,
+	    (const char *const *)w->hash, w->count);
+}
+
 static void
 on_load(struct amp_conn *c, json_t *ans, const struct amp_error *err,
     void *arg)
 {
 	struct worker *w = amp_conn_ctx(c);
 	size_t s = (size_t)(uintptr_t)arg;
+	char empty[SHA256_HEX_LEN + 1];
 
+	/* A suite without tests is an empty list, not a broken suite: the
+	 * run then has nothing to collect (exit 5), as pytest's. */
+	if (err != NULL && strcmp(err->code, "NO_TESTS") == 0) {
+		heard(w);
+		sha256_hex("", 0, empty);
+		w->handle[s] = -1;
+		w->count[s] = 0;
+		w->hash[s] = xstrdup(empty);
+		on_load_done(w);
+		return;
+	}
 	if (err != NULL) {
 		if (strcmp(err->code, AMP_E_CONNECTION_LOST) != 0 &&
 		    !w->load_failed) {
@@ -450,11 +475,7 @@ on_load(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	w->handle[s] = (int)json_get_int(ans, "suite", -1);
 	w->count[s] = (size_t)json_get_int(ans, "count", 0);
 	w->hash[s] = xstrdup(json_get_str(ans, "hash", ""));
-	if (--w->loads_left > 0 || w->load_failed)
-		return;
-	w->state = W_READY;
-	w->pool->cbs->loaded(w->pool->ctx, w->slot,
-	    (const char *const *)w->hash, w->count);
+	on_load_done(w);
 }
 
 static char *

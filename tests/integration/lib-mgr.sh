@@ -3,6 +3,10 @@
 # exactly one final result.
 
 FAKE="$DM_TOP/tests/integration/mgr-fake-worker.py"
+# Under check-asan a worker's in-process SIGSEGV must kill it as it would
+# a user's, not be caught by the sanitizer's own handler.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
+export ASAN_OPTIONS
 
 # closing TEXT : the closing line, "distmgr: 3 passed, 1 failed in 0.2s"
 closing() {
@@ -62,7 +66,11 @@ none_alive() {
 bg() {
 	_t=$1
 	shift
-	"$@" >"$T_TMP/bg.out" 2>"$T_TMP/bg.err" &
+	# Emptied here, before the job starts, so that wait_for cannot read
+	# the last run's output.
+	: >"$T_TMP/bg.out"
+	: >"$T_TMP/bg.err"
+	"$@" >>"$T_TMP/bg.out" 2>>"$T_TMP/bg.err" &
 	BG=$!
 	( sleep "$_t"; kill -9 "$BG" 2>/dev/null ) >/dev/null 2>&1 &
 	BG_DOG=$!
@@ -89,4 +97,22 @@ wait_for() {
 		sleep 0.1
 		_i=$((_i + 1))
 	done
+}
+
+# stopped_ok TEXT N : after one worker was SIGSTOPped: it was found hung,
+# and it cost at most the test it was running (none if it was stopped
+# between two tests), which then says why.
+stopped_ok() {
+	like "$1" "stopped answering" "a stopped worker is found by its heartbeat"
+	sum_is "$1" "$2" "a stopped worker: every test is counted"
+	case "$(closing "$1")" in
+	"distmgr: $2 passed")
+		ok "a stopped worker idle between tests costs no test" ;;
+	"distmgr: $(($2 - 1)) passed, 1 crashed")
+		like "$(vlines "$1" | grep CRASH)" "stopped answering" \
+		    "a stopped worker costs only its test, which says why" ;;
+	*)
+		not_ok "a stopped worker costs at most one test"
+		echo "#   got: $(closing "$1")" ;;
+	esac
 }
