@@ -13,6 +13,8 @@
  * never wait on something that cannot happen: every wait here has a
  * worker death or a timer that ends it.
  */
+#include <sys/resource.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -1232,6 +1234,25 @@ run_end(struct run *r)
 		history_save(r->hist);
 }
 
+/* DISTMGR_STATS=1: what the benchmark reads about the manager itself. */
+static void
+run_stats(const struct run *r)
+{
+	struct rusage ru;
+	uint32_t n = r->sched != NULL ? sched_nunits(r->sched) : 0;
+
+	if (getenv("DISTMGR_STATS") == NULL || getrusage(RUSAGE_SELF, &ru))
+		return;
+	fprintf(stderr, "distmgr-stats: tests %u peak_rss_kb %ld "
+	    "cpu_user %.3f cpu_sys %.3f catalog_bytes %zu sched_bytes %zu "
+	    "elapsed %.3f\n", n, ru.ru_maxrss,
+	    ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+	    r->cat != NULL ? cat_memory(r->cat) : 0,
+	    r->sched != NULL ? sched_memory(r->sched) : 0,
+	    clock_mono() - r->start);
+}
+
 int
 run_main(const struct options *o, const char *argv0)
 {
@@ -1252,6 +1273,7 @@ run_main(const struct options *o, const char *argv0)
 		event_base_loop(r.base, EVLOOP_ONCE);
 	}
 	run_end(&r);
+	run_stats(&r);
 	code = run_exit_code(&r);
 	run_teardown(&r);
 	return code;

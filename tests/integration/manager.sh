@@ -37,6 +37,22 @@ like "$(vlines "$OUT" | grep mixed/segv)" "was killed by signal 11" \
     "in-process, the crash says the worker died of the signal"
 like "$ERR$OUT" "replacing worker" "in-process, lost workers are replaced"
 
+# ---- in-process crashes blame exactly the crashing tests -----------------------
+# A worker that dies while the manager writes to it must still have its
+# last frames read: the crash goes to the test that ran, no other.
+ids mgr_crashy crashy.ids
+grep crash_ crashy.ids | sort >crashy.want
+for i in 1 2 3 4 5 6; do
+	run 60 "$DM" --no-cache -j 2 --no-fork --max-worker-restart 20 -v \
+	    "$SUITES/mgr_crashy.so"
+	is "$(closing "$OUT")" "distmgr: 1000 passed, 10 crashed" \
+	    "in-process crashy run $i: 10 crashes, 1000 passes"
+	is "$(vlines "$OUT" | awk '$2 == "CRASH" { print $3 }' | sort |
+	    tr '\n' ' ')" "$(tr '\n' ' ' <crashy.want)" \
+	    "in-process crashy run $i: each crash names its own test"
+	each_once "$OUT" crashy.ids "in-process crashy run $i: one result each"
+done
+
 # ---- more workers than cores --------------------------------------------------------
 ids many many.ids
 for j in 8 16; do
