@@ -509,6 +509,12 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 		}
 		if (!expected && run_may_restart(r, slot))
 			run_restart(r, slot);
+		/* --dist each: a slot that ends for good leaves its own tests
+		 * to nobody else. */
+		if (r->o->dist == DIST_EACH && !pool_alive(r->pool, slot) &&
+		    r->phase == PH_RUN)
+			run_drain(r, slot, "not run: its worker was lost and "
+			    "not replaced");
 		run_dispatch_all(r);
 	}
 	run_check_done(r);

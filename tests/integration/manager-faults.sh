@@ -191,6 +191,16 @@ is "$(closing "$OUT")" "distmgr: 6 passed, 3 failed" \
 is "$(vlines "$OUT" | awk '$3 == "e/b"' | sort | uniq | wc -l | tr -d ' ')" 3 \
     "--dist each: once per worker"
 
+# A worker lost for good in --dist each: its own tests are not run, and the
+# run ends (it used to wait for them forever).
+rm -rf state && mkdir state
+suite each2 "e/a pass 0.01" "e/die diehard 0.01" "e/b pass 0.01"
+FAKE_STATE=$T_TMP/state run 30 "$DM" $W -j 2 --dist each \
+    --max-worker-restart 0 -v each2
+is "$RC" 1 "--dist each, a worker lost for good: the run ends, exit 1"
+is "$(closing "$OUT")" "distmgr: 4 passed, 1 crashed, 1 not run" \
+    "--dist each: the lost worker's remaining test is not run"
+
 # ---- what a user can get wrong ---------------------------------------------------------
 run 30 "$DM" --worker /nonexistent/distworker basic
 is "$RC" 3 "a missing worker exits 3"
