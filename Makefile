@@ -118,6 +118,10 @@ $(BUILD)/lib/%.a:
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The dashboard's page is assembled into the binary with .incbin; the
+# compiler's dependency file cannot see it, so say it here.
+$(call obj,manager/webpage.c): manager/webpage.html
+
 $(BUILD)/bin/distworker: $(call obj,worker/main.c) $(LIBWORKER) $(LIBPROTOCOL) $(LIBCOMMON)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -rdynamic -o $@ $^ $(LIBS)
@@ -142,6 +146,10 @@ $(BUILD)/obj/manager/transport-popen.o: ALL_CFLAGS += \
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(UNIT_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/suites/%.so: tests/suites/%.c include/distmgr.h
 	@mkdir -p $(@D)

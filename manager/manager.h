@@ -293,6 +293,11 @@ struct options {
 	int		 verbosity;	/* -1 -q, 0, 1 -v, 2 -vv */
 	int		 durations;
 	enum color_mode	 color;
+	const char	*junit_xml;	/* --junit-xml FILE */
+	const char	*tap;		/* --tap FILE|- */
+	const char	*json;		/* --json[=FILE|-]; with --list: JSON */
+	const char	*web;		/* --web [ADDR:]PORT */
+	char *const	*argv;		/* the whole command line, for --json */
 	char *const	*suites;	/* borrowed from argv, [nsuites] */
 	size_t		 nsuites;
 };
@@ -558,5 +563,215 @@ void	 pool_reap(struct pool *);
 
 /* argv0 finds the worker next to distmgr. Returns the exit code. */
 int	 run_main(const struct options *, const char *argv0);
+/* ---- txspec.c: --tx execution specs -------------------------------- */
+
+enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };
+
+struct tx_env {
+	char	*name;
+	char	*value;
+};
+
+struct txspec {
+	char		*text;		/* as given */
+	int		 count;		/* N of N*... */
+	enum tx_kind	 kind;
+	char		*user;		/* ssh: user@, or NULL */
+	char		*host;		/* ssh, tcp */
+	int		 port;		/* ssh, tcp; 0 when not given */
+	char		*command;	/* exec */
+	char		*chdir;		/* //chdir=DIR */
+	char		*id;		/* //id=NAME */
+	char		*worker;	/* //worker=PATH, the remote binary */
+	int		 nice;		/* //nice=N */
+	int		 has_nice;
+	struct tx_env	*env;		/* //env:NAME=VALUE */
+	size_t		 nenv;
+};
+
+/* NULL with a sentence ("bad --tx '...': ...") in why. */
+struct txspec	*txspec_parse(const char *text, char *why, size_t whylen);
+void		 txspec_free(struct txspec *);
+const char	*txspec_kind_name(enum tx_kind);
+
+/* ---- conf.c: the project file, distmgr.conf ------------------------ */
+
+/*
+ * Lines of "name = value" where name is a long option without its
+ * dashes ("tx", "dist", "ship", "timeout"); '#' starts a comment; blank
+ * lines are ignored. The command line adds to (lists) and overrides
+ * (single values) what the file says; options.c applies both.
+ */
+struct conf_entry {
+	char	*name;
+	char	*value;
+	int	 line;
+};
+
+struct conf {
+	char			*path;
+	struct conf_entry	*entries;
+	size_t			 n;
+};
+
+/* NULL with "FILE:LINE: what" in why; a missing file is an error too
+ * (callers decide whether to look). */
+struct conf	*conf_load(const char *path, char *why, size_t whylen);
+void		 conf_free(struct conf *);
+/* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
+int		 conf_bool(const char *value);
+
+/* ---- sync.c: locks, board and trails shared by the run's tests ----- */
+
+#define SYNC_BOARD_MAX	(16u * 1024 * 1024)	/* bytes on the board */
+
+struct sync;
+/* Tells a waiter it now holds the lock; previous_died when the holder
+ * before it went away holding it. */
+typedef void (*sync_grant_fn)(void *arg, int previous_died);
+
+struct sync	*sync_new(void);
+void		 sync_free(struct sync *);
+/* 1: granted now (*previous_died set); 0: queued, grant() runs later;
+ * -1: owner already holds it (locks are not recursive). */
+int		 sync_lock(struct sync *, const char *name, uint64_t owner,
+		    sync_grant_fn grant, void *arg, int *previous_died);
+/* 0, or -1 when owner does not hold it. */
+int		 sync_unlock(struct sync *, const char *name, uint64_t owner);
+/* owner's test ended or its worker is gone: its waits are dropped
+ * (drop(arg) for each, may be NULL) and its locks pass on, the next
+ * holders told previous_died = died. Returns the locks released. */
+size_t		 sync_owner_gone(struct sync *, uint64_t owner, int died,
+		    void (*drop)(void *arg));
+/* 0, or -1 when the board would hold more than SYNC_BOARD_MAX. */
+int		 sync_board_set(struct sync *, const char *key,
+		    const char *value);
+const char	*sync_board_get(const struct sync *, const char *key);
+/* True for the first start of a trail ever, and for the finish that
+ * brings the number of started, unfinished callers to zero the first
+ * time (pytest-mp's mp_trail). */
+int		 sync_trail(struct sync *, const char *name, int finish);
+
+/* ---- reporters for CI, tools and the browser (issue 6) ------------- */
+
+/*
+ * Each constructor returns NULL with a sentence in why when it cannot
+ * start (the file cannot be created, the port is taken). A reporter
+ * never blocks the event loop: what a slow reader cannot take yet is
+ * buffered up to a cap, with a warning when it falls behind.
+ */
+
+/* --junit-xml FILE: JUnit XML as Jenkins and GitLab read it
+ * (tests/junit.xsd), written when the run ends to a temporary file in
+ * FILE's directory, fsync'd and renamed over FILE: FILE is always the
+ * old report or a complete new one. */
+struct reporter *reporter_junit_new(const char *path, char *why,
+		    size_t whylen);
+
+/* --tap FILE|-: TAP version 13, one line per test as results arrive,
+ * "-" for stdout. base flushes output a pipe could not take at once. */
+struct reporter *reporter_tap_new(struct event_base *base, const char *path,
+		    char *why, size_t whylen);
+
+/* --json FILE|-: one JSON object per line per event (the schema is in
+ * distmgr(1)). argv, NULL-terminated (may be NULL), is recorded in the
+ * run_start event as the options the run was given. */
+struct reporter *reporter_json_new(struct event_base *base,
+		    const char *path, char *const *argv, char *why,
+		    size_t whylen);
+
+/* --web [ADDR:]PORT: the live dashboard, served on base. ADDR defaults
+ * to 127.0.0.1; port 0 picks a free port. The URL is printed on stderr
+ * and given by reporter_web_url (valid while the reporter lives). */
+struct reporter *reporter_web_new(struct event_base *base,
+		    const char *addr_port, char *why, size_t whylen);
+const char	*reporter_web_url(const struct reporter *);
+/* How many browsers are following the run now. */
+size_t		 reporter_web_clients(const struct reporter *);
+
+/* ---- report-util.c, report-sink.c, xmlesc.c: what they share ------- */
+
+/* A view of at most max bytes of p[0..len): a head and a tail, cut on
+ * UTF-8 character boundaries, and how many bytes lie between them.
+ * Output is bounded per test this way: the start says what the test
+ * did, the end why it stopped. The spans point into p. */
+struct rpt_clip {
+	const char	*head;
+	size_t		 head_len;
+	const char	*tail;
+	size_t		 tail_len;
+	size_t		 omitted;
+};
+void	 rpt_clip(const char *p, size_t len, size_t max, struct rpt_clip *c);
+/* Splits "suite/name" at the first '/': the suite into buf, the name
+ * returned (pointing into id). No '/': suite "" and the whole id. */
+const char *rpt_split_id(const char *id, char *buf, size_t size);
+
+/* An output stream for reporters that stream (TAP, JSON): records are
+ * written whole or not at all, never blocking. A regular file is
+ * written at once; a pipe, FIFO, terminal or socket is written without
+ * blocking, and what it cannot take waits in memory (up to a cap, then
+ * records are dropped and counted) until base says it is writable. */
+#define SINK_LIMIT_DEFAULT	(64u * 1024 * 1024)
+#define SINK_WARN_AT		(1u * 1024 * 1024)
+#define SINK_STALL_TIMEOUT	10.0	/* at the end: seconds without
+					   progress before giving up */
+struct sink;
+/* path "-" is stdout. what ("tap") names the sink in warnings. */
+struct sink *sink_open(struct event_base *base, const char *path,
+	    const char *what, char *why, size_t whylen);
+/* Over an fd the caller keeps open (tests; stdout). */
+struct sink *sink_open_fd(struct event_base *base, int fd, const char *what,
+	    const char *name);
+void	 sink_set_limit(struct sink *, size_t limit);
+/* Queues one record; 0, or -1 when it was dropped. */
+int	 sink_write(struct sink *, const char *data, size_t len);
+/* Writes what is buffered, waiting at most stall seconds for a reader
+ * that takes nothing. 0 when all was written, -1 otherwise. */
+int	 sink_flush(struct sink *, double stall);
+size_t	 sink_pending(const struct sink *);
+uint64_t sink_dropped(const struct sink *);
+/* Flushes (as sink_flush with SINK_STALL_TIMEOUT, unless an earlier
+ * flush gave up), warns about what was lost, closes and frees. */
+void	 sink_close(struct sink *);
+
+/* XML 1.0 text from arbitrary bytes: invalid UTF-8 becomes U+FFFD,
+ * characters XML forbids (most C0 controls, U+FFFE, U+FFFF) become the
+ * text "\xNN" or "\uNNNN"; & < > are escaped, and in an attribute also
+ * the quote and tab, newline and carriage return (as character
+ * references, which attribute normalization keeps). */
+void	 xml_escape(FILE *fp, const char *p, size_t len, int attr);
+
+/* ---- webpage.c: the dashboard's page, webpage.html compiled in ------ */
+extern const char web_page_html[];	/* NUL at web_page_html_end */
+extern const char web_page_html_end[];
+
+/* ---- web-state.c: what the dashboard shows, bounded ---------------- */
+
+/*
+ * Counts, a lane per worker with its last tests, the first failures,
+ * the slowest tests, the last notices and the summary: the same few
+ * hundred kilobytes whatever the number of tests. now is clock_mono();
+ * times sent are seconds since run_start. The JSON returned is the
+ * caller's (json_decref); jansson is included by whoever calls these.
+ */
+struct wst;
+struct json_t;
+struct wst *wst_new(double now);
+void	 wst_free(struct wst *);
+void	 wst_run_start(struct wst *, const struct run_info *, double now);
+void	 wst_worker(struct wst *, const struct worker_info *, int up,
+	    const char *why);
+void	 wst_result(struct wst *, const struct test_report *, double now);
+void	 wst_progress(struct wst *, const struct progress *, double now);
+void	 wst_notice(struct wst *, int level, const char *text);
+void	 wst_run_end(struct wst *, const struct run_summary *, double now);
+/* Has anything changed since the last delta? */
+int	 wst_dirty(const struct wst *);
+/* Everything, for a browser that has just connected. */
+struct json_t *wst_snapshot(const struct wst *, double now);
+/* What changed since the last delta (or the whole state, with "reset",
+ * when a lane was reused); marks it sent. */
+struct json_t *wst_delta(struct wst *, double now);
 
 #endif /* DM_MANAGER_H */

@@ -24,7 +24,7 @@ enum {
 	O_WORKER = 256, O_NO_FORK, O_DIST, O_TAGS, O_SHARD, O_LIST, O_JSON,
 	O_FF, O_NO_FF, O_LF, O_RANDOM, O_MAXFAIL, O_RERUNS, O_TIMEOUT,
 	O_TIMEOUT_MULT, O_MAX_RESTART, O_CACHE_DIR, O_NO_CACHE, O_HEARTBEAT,
-	O_DURATIONS, O_COLOR,
+	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB,
 };
 
 static const struct option opt_long[] = {
@@ -36,7 +36,10 @@ static const struct option opt_long[] = {
 	{ "tags", required_argument, NULL, O_TAGS },
 	{ "shard", required_argument, NULL, O_SHARD },
 	{ "list", no_argument, NULL, O_LIST },
-	{ "json", no_argument, NULL, O_JSON },
+	{ "json", optional_argument, NULL, O_JSON },
+	{ "junit-xml", required_argument, NULL, O_JUNIT },
+	{ "tap", required_argument, NULL, O_TAP },
+	{ "web", required_argument, NULL, O_WEB },
 	{ "ff", no_argument, NULL, O_FF },
 	{ "failed-first", no_argument, NULL, O_FF },
 	{ "no-ff", no_argument, NULL, O_NO_FF },
@@ -90,7 +93,7 @@ opt_usage(FILE *fp)
 "      --tags EXPR          only tests whose tags satisfy EXPR\n"
 "      --shard I/N          only the I-th of N stable shards\n"
 "      --list               list the selected tests and exit\n"
-"      --json               with --list: as JSON\n"
+"      --list --json        the same as JSON\n"
 "      --ff, --no-ff        run last run's failures first (default on)\n"
 "      --lf                 run only last run's failures\n"
 "      --random-order[=SEED]  shuffle (the seed is printed for repeating)\n"
@@ -108,6 +111,12 @@ opt_usage(FILE *fp)
 "      --timeout-multiplier F  scale every test's timeout by F\n"
 "\n"
 "Output:\n"
+"      --junit-xml FILE     also write a JUnit XML report\n"
+"      --tap FILE|-         also write TAP (-: stdout, instead of the terminal)\n"
+"      --json[=FILE|-]      also write JSON lines, one event each (default\n"
+"                           stdout, instead of the terminal); with --list:\n"
+"                           the list as JSON\n"
+"      --web [ADDR:]PORT    serve a live dashboard (ADDR 127.0.0.1)\n"
 "  -v, --verbose            a line per test and per worker (-vv: more)\n"
 "  -q, --quiet              the summary only\n"
 "      --durations N        show the N slowest tests\n"
@@ -246,7 +255,19 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 		o->list = 1;
 		return 0;
 	case O_JSON:
+		/* With --list it asks for the list as JSON; in a run, for
+		 * the JSON lines reporter, on stdout unless a FILE is given. */
 		o->list_json = 1;
+		o->json = arg != NULL ? arg : "-";
+		return 0;
+	case O_JUNIT:
+		o->junit_xml = arg;
+		return 0;
+	case O_TAP:
+		o->tap = arg;
+		return 0;
+	case O_WEB:
+		o->web = arg;
 		return 0;
 	case O_FF:
 		o->ff = 1;
@@ -340,8 +361,16 @@ opt_check(const struct options *o, char *why, size_t whylen)
 		    "suite.so ...)");
 		return -1;
 	}
-	if (o->list_json && !o->list) {
-		snprintf(why, whylen, "--json goes with --list");
+	if (o->list && (o->junit_xml != NULL || o->tap != NULL ||
+	    o->web != NULL || (o->json != NULL && strcmp(o->json, "-") != 0))) {
+		snprintf(why, whylen, "--list runs nothing to report: drop "
+		    "--junit-xml, --tap, --web and --json=FILE");
+		return -1;
+	}
+	if (o->tap != NULL && o->json != NULL && strcmp(o->tap, "-") == 0 &&
+	    strcmp(o->json, "-") == 0) {
+		snprintf(why, whylen, "--tap - and --json cannot both write "
+		    "to stdout");
 		return -1;
 	}
 	if (o->dist == DIST_EACH && o->jobs == 0) {
@@ -391,6 +420,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 				return OPT_BAD;
 		}
 	}
+	o->argv = argv;
 	o->suites = argv + optind;
 	o->nsuites = (size_t)(argc - optind);
 	if (opt_check(o, why, whylen) == -1)

@@ -309,14 +309,42 @@ term_eta(const struct term *t, double elapsed)
 	return elapsed / (double)t->done * (double)(t->total - t->done);
 }
 
+/* " | w0 str/trim, w2 ini/parse (+5)": whole entries only, and how many
+ * busy workers did not fit. */
+static void
+term_status_running(struct term *t, struct term_sbuf *sb)
+{
+	char part[256];
+	size_t i, left = 0, cols;
+	int first = 1;
+
+	for (i = 0; i < t->nworkers; i++) {
+		if (t->running[i] == NULL)
+			continue;
+		snprintf(part, sizeof part, "%s%s %s", first ? " | " : ", ",
+		    t->workers[i] ? t->workers[i] : "?", t->running[i]);
+		cols = term_columns(part, strlen(part));
+		/* Room for this and a " (+NN)" after it. */
+		if (left > 0 || sb->cols + cols + 6 > sb->max) {
+			left++;
+			continue;
+		}
+		term_sbuf_add(sb, t, NULL, part);
+		first = 0;
+	}
+	if (left > 0) {
+		snprintf(part, sizeof part, first ? " | %zu running" :
+		    " (+%zu)", left);
+		term_sbuf_add(sb, t, NULL, part);
+	}
+}
+
 /* "[ 45%] 450/1000 | 440 passed, 3 failed | 12.3s, ETA 15.0s | w0 a/b" */
 static void
 term_status_build(struct term *t, struct term_sbuf *sb)
 {
 	char part[256], clock1[32], clock2[32];
 	double elapsed = clock_mono() - t->start, eta = term_eta(t, elapsed);
-	size_t i;
-	int first = 1;
 
 	memset(sb, 0, sizeof *sb);
 	sb->max = t->width > 1 ? (size_t)t->width - 1 : 79;
@@ -326,7 +354,8 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	term_sbuf_add(sb, t, NULL, " | ");
 	snprintf(part, sizeof part, "%zu passed", t->npassed);
 	term_sbuf_add(sb, t, t->npassed ? C_GREEN : NULL, part);
-	snprintf(part, sizeof part, ", %zu failed", t->nfailed);
+	term_sbuf_add(sb, t, NULL, ", ");
+	snprintf(part, sizeof part, "%zu failed", t->nfailed);
 	term_sbuf_add(sb, t, t->nfailed ? C_BOLD_RED : NULL, part);
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	if (eta >= 0) {
@@ -335,14 +364,7 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	} else
 		snprintf(part, sizeof part, " | %s", clock1);
 	term_sbuf_add(sb, t, NULL, part);
-	for (i = 0; i < t->nworkers; i++) {
-		if (t->running[i] == NULL)
-			continue;
-		snprintf(part, sizeof part, "%s%s %s", first ? " | " : ", ",
-		    t->workers[i] ? t->workers[i] : "?", t->running[i]);
-		term_sbuf_add(sb, t, NULL, part);
-		first = 0;
-	}
+	term_status_running(t, sb);
 }
 
 /*
@@ -492,7 +514,7 @@ term_test_line(struct term *t, const struct test_report *tr)
 	term_status_clear(t);
 	term_fmt_duration(dur, sizeof dur, tr->duration);
 	fputc('[', t->fp);
-	term_put_str(t, tr->worker ? tr->worker : "?");
+	term_put_str(t, tr->worker ? tr->worker : "-");	/* "-": none ran it */
 	fputs("] ", t->fp);
 	term_color(t, term_outcome_color(tr->outcome));
 	fputs(outcome_tag(tr->outcome), t->fp);
@@ -501,7 +523,7 @@ term_test_line(struct term *t, const struct test_report *tr)
 	term_put_str(t, tr->id);
 	if (tr->attempts > 1)
 		fprintf(t->fp, " (%s, %d attempts)", dur, tr->attempts);
-	else
+	else if (tr->duration >= 0)
 		fprintf(t->fp, " (%s)", dur);
 	term_reason(tr, reason, sizeof reason);
 	if (reason[0] != '\0') {
@@ -598,14 +620,16 @@ term_keep_failure(struct term *t, const struct test_report *tr)
 	f->duration = tr->duration;
 	f->attempts = tr->attempts;
 	f->where = term_where(tr);
-	if (tr->outcome == OUT_CRASH && tr->signal > 0)
+	/* The worker's message says what happened; without one, say it
+	 * from the signal or exit status. */
+	if (tr->message != NULL && *tr->message != '\0')
+		what[0] = '\0';
+	else if (tr->outcome == OUT_CRASH && tr->signal > 0)
 		snprintf(what, sizeof what, "killed by %s (signal %d)",
 		    tr->signal_name ? tr->signal_name : "a signal", tr->signal);
 	else if (tr->outcome == OUT_CRASH && tr->exit_status >= 0)
 		snprintf(what, sizeof what, "exited with status %d",
 		    tr->exit_status);
-	else if (tr->message != NULL && *tr->message != '\0')
-		what[0] = '\0';		/* the message says it */
 	else {
 		term_reason(tr, what, sizeof what);
 		if (what[0] == '\0')
@@ -893,13 +917,13 @@ term_run_start(struct reporter *r, const struct run_info *ri)
 		return;
 	term_status_clear(t);
 	term_color(t, C_BOLD);
-	fprintf(t->fp, "distmgr %s: %zu %s from ", DM_VERSION, ri->ntests,
+	fprintf(t->fp, "distmgr %s: %zu %s", DM_VERSION, ri->ntests,
 	    ri->ntests == 1 ? "test" : "tests");
 	if (ri->nsuites > 3)
-		fprintf(t->fp, "%zu suites", ri->nsuites);
+		fprintf(t->fp, " from %zu suites", ri->nsuites);
 	for (i = 0; i < ri->nsuites && ri->nsuites <= 3; i++) {
 		base = strrchr(ri->suites[i], '/');
-		fputs(i > 0 ? ", " : "", t->fp);
+		fputs(i > 0 ? ", " : " from ", t->fp);
 		term_put_str(t, base ? base + 1 : ri->suites[i]);
 	}
 	fprintf(t->fp, ", %d %s, --dist %s", ri->nworkers,

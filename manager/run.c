@@ -1043,9 +1043,60 @@ run_make_id(struct run *r)
 }
 
 static int
-run_setup(struct run *r, const struct options *o, const char *argv0)
+stdout_taken(const char *path)
+{
+	return path != NULL && strcmp(path, "-") == 0;
+}
+
+/* The terminal, unless TAP or JSON lines have stdout, and each report
+ * asked for. A report that cannot start is an error before any work. */
+static int
+run_reporters(struct run *r, const struct options *o)
 {
 	struct terminal_options to;
+	struct reporter *rep;
+	char why[512];
+
+	memset(&to, 0, sizeof to);
+	to.verbosity = o->verbosity;
+	to.color = o->color;
+	to.durations = o->durations;
+	to.show_output = 1;
+	if (!stdout_taken(o->tap) && !stdout_taken(o->json))
+		dr_add(r->dr, reporter_terminal_new(r->base, stdout, &to));
+	rep = NULL;
+	if (o->junit_xml != NULL &&
+	    (rep = reporter_junit_new(o->junit_xml, why, sizeof why)) == NULL)
+		goto fail;
+	if (rep != NULL)
+		dr_add(r->dr, rep);
+	rep = NULL;
+	if (o->tap != NULL &&
+	    (rep = reporter_tap_new(r->base, o->tap, why, sizeof why)) == NULL)
+		goto fail;
+	if (rep != NULL)
+		dr_add(r->dr, rep);
+	rep = NULL;
+	if (o->json != NULL && (rep = reporter_json_new(r->base, o->json,
+	    o->argv, why, sizeof why)) == NULL)
+		goto fail;
+	if (rep != NULL)
+		dr_add(r->dr, rep);
+	rep = NULL;
+	if (o->web != NULL &&
+	    (rep = reporter_web_new(r->base, o->web, why, sizeof why)) == NULL)
+		goto fail;
+	if (rep != NULL)
+		dr_add(r->dr, rep);
+	return 0;
+fail:
+	dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+	return -1;
+}
+
+static int
+run_setup(struct run *r, const struct options *o, const char *argv0)
+{
 	struct pool_config pc;
 	char why[512];
 	int i;
@@ -1054,15 +1105,10 @@ run_setup(struct run *r, const struct options *o, const char *argv0)
 	r->start = clock_mono();
 	r->start_wall = clock_wall();
 	r->dr = dr_new();
-	memset(&to, 0, sizeof to);
-	to.verbosity = o->verbosity;
-	to.color = o->color;
-	to.durations = o->durations;
-	to.show_output = 1;
 	if ((r->base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
-	if (!o->list)
-		dr_add(r->dr, reporter_terminal_new(r->base, stdout, &to));
+	if (!o->list && run_reporters(r, o) == -1)
+		return -1;
 	if (tp_find_worker(o->worker, argv0, r->worker, sizeof r->worker, why,
 	    sizeof why) == -1) {
 		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);

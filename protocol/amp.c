@@ -68,7 +68,7 @@ struct amp_conn {
 	TAILQ_HEAD(, amp_ask)		 asks;	/* sent, unanswered */
 	TAILQ_HEAD(, amp_ask)		 unsent; /* to fail from the loop */
 	TAILQ_HEAD(, amp_request)	 requests;
-	struct amp_request		*current; /* being handled, unanswered */
+	struct amp_request		*current; /* in its handler */
 
 	int		 closing;
 	int		 flushing;
@@ -200,8 +200,10 @@ amp_conn_set_ctx(struct amp_conn *c, void *ctx)
 void
 amp_conn_set_name(struct amp_conn *c, const char *name)
 {
-	free(c->name);
-	c->name = xstrdup(name);
+	char *old = c->name;
+
+	c->name = xstrdup(name);	/* name may be c->name itself */
+	free(old);
 }
 
 const char *

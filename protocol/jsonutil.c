@@ -14,6 +14,10 @@ json_string_lossy(const char *p, size_t len)
 	char *fixed;
 	size_t n;
 
+	/* jansson refuses a NULL pointer even for no bytes: an empty
+	 * capture must not look like running out of memory. */
+	if (len == 0)
+		p = "";
 	if (utf8_valid_prefix(p, len) == len)
 		s = json_stringn_nocheck(p, len);
 	else {

@@ -236,17 +236,21 @@ const unsigned char *stream_rx_data(const struct stream_rx *, size_t *len);
 unsigned char *stream_rx_take(struct stream_rx *, size_t *len);
 
 /* Sends data as chunks of at most chunk bytes (0: the default) with
- * amp_tell. extra (may be NULL, borrowed) is merged into every chunk.
- * Binary data is base64-encoded; text is repaired to valid UTF-8.
- * Returns 0, or -1 if a chunk could not be queued. Sends everything at
- * once: for big payloads drive stream_tx instead. */
+ * amp_tell; fewer when the connection's frame limit needs it, so that
+ * every chunk fits in a frame. extra (may be NULL, borrowed) is merged
+ * into every chunk. Binary data is base64-encoded; text is repaired to
+ * valid UTF-8 and cut only between characters (one character longer
+ * than chunk goes whole). Returns 0, or -1 if a chunk could not be
+ * queued. Sends everything at once: for big payloads drive stream_tx
+ * instead. */
 int	stream_send(struct amp_conn *, const char *command, const char *id,
 	    const void *data, size_t len, int binary, size_t chunk,
 	    json_t *extra);
 
-/* A paced sender for big payloads: sends chunks while the connection is
- * not congested; call stream_tx_pump() again from on_drain. data is
- * borrowed until stream_tx_free(). */
+/* A paced sender for big binary payloads: sends chunks while the
+ * connection is not congested; call stream_tx_pump() again from
+ * on_drain. Chunks are sized as stream_send's. data is borrowed until
+ * stream_tx_free(). */
 struct stream_tx;
 struct stream_tx *stream_tx_new(struct amp_conn *, const char *command,
 	    const char *id, const void *data, size_t len, size_t chunk,
@@ -255,6 +259,39 @@ struct stream_tx *stream_tx_new(struct amp_conn *, const char *command,
  * congestion, -1 on error. */
 int	stream_tx_pump(struct stream_tx *);
 void	stream_tx_free(struct stream_tx *);
+
+/* ---- tls.c ------------------------------------------------------------ */
+
+/*
+ * TLS with both sides authenticated by one farm CA: the daemon demands a
+ * client certificate signed by it, the manager verifies the daemon's
+ * certificate (and its name or address). TLS 1.2 is the oldest accepted.
+ */
+struct ssl_ctx_st;
+struct tls_files {
+	const char	*ca;		/* PEM: the CA that signs the peers */
+	const char	*cert;		/* PEM: our certificate (chain) */
+	const char	*key;		/* PEM: its private key */
+};
+
+/* NULL with a sentence in why when a file is missing or does not fit. */
+struct ssl_ctx_st *tls_server_ctx(const struct tls_files *, char *why,
+	    size_t whylen);
+struct ssl_ctx_st *tls_client_ctx(const struct tls_files *, char *why,
+	    size_t whylen);
+void	 tls_ctx_free(struct ssl_ctx_st *);
+/* A bufferevent doing the server or client side of the handshake on fd
+ * (taken). peer is the name or address the client expects in the
+ * server's certificate. BEV_EVENT_CONNECTED reports success,
+ * BEV_EVENT_ERROR failure (tls_error() says why). NULL on failure. */
+struct bufferevent *tls_accept(struct event_base *, struct ssl_ctx_st *,
+	    int fd);
+struct bufferevent *tls_connect(struct event_base *, struct ssl_ctx_st *,
+	    int fd, const char *peer);
+/* Why the handshake or the connection failed, for humans. */
+void	 tls_error(struct bufferevent *, char *buf, size_t size);
+/* The peer certificate's subject CN (or "?"), for logs. */
+void	 tls_peer_name(struct bufferevent *, char *buf, size_t size);
 
 /* ---- jsonutil.c ------------------------------------------------------- */
 

@@ -9,6 +9,7 @@
  * decoded or copied. Binary data is base64; text is valid UTF-8, cut
  * only between characters so that no chunk splits one.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,17 +61,20 @@ stream_rx_reserve(struct stream_rx *rx, size_t more)
 	rx->size = want;
 }
 
-/* The decoded size of canonical base64 text of length n. */
-static size_t
+/* The decoded size of canonical base64 text of length n, or -1 when n
+ * cannot be canonical (then the size would underflow: "=" is 0 - 1). */
+static long
 stream_b64_decoded_len(const char *s, size_t n)
 {
 	size_t len = n / 4 * 3;
 
+	if (n % 4 != 0)
+		return -1;
 	if (n >= 1 && s[n - 1] == '=')
 		len--;
 	if (n >= 2 && s[n - 2] == '=')
 		len--;
-	return len;
+	return (long)len;
 }
 
 int
@@ -80,7 +84,7 @@ stream_rx_add(struct stream_rx *rx, json_t *chunk, char *why, size_t whylen)
 	json_t *jdata = json_object_get(chunk, "data");
 	const char *data;
 	size_t n, add;
-	long got;
+	long got, declen = 0;
 
 	if (rx->done) {
 		snprintf(why, whylen, "chunk after the last one");
@@ -99,7 +103,12 @@ stream_rx_add(struct stream_rx *rx, json_t *chunk, char *why, size_t whylen)
 	}
 	data = json_string_value(jdata);
 	n = json_string_length(jdata);
-	add = rx->binary ? stream_b64_decoded_len(data, n) : n;
+	if (rx->binary && (declen = stream_b64_decoded_len(data, n)) < 0) {
+		snprintf(why, whylen, "chunk %llu is not valid base64",
+		    rx->next_seq);
+		return -1;
+	}
+	add = rx->binary ? (size_t)declen : n;
 	if (add > rx->cap - rx->len) {
 		snprintf(why, whylen, "stream is over its cap of %zu bytes",
 		    rx->cap);
@@ -173,30 +182,79 @@ stream_send_chunk(struct amp_conn *c, const char *command, const char *id,
 	return amp_tell(c, command, box);
 }
 
-/* How many bytes of text from p to cut so as not to split a character. */
+/*
+ * How many bytes of text from p to send as one chunk of at most chunk
+ * bytes without splitting a character: a split character would reach
+ * the peer as two U+FFFD. A character longer than chunk goes whole, so a
+ * chunk may exceed chunk by up to 3 bytes. Stray continuation bytes are
+ * no character: they are cut anywhere, as repair replaces each anyway.
+ */
 static size_t
 stream_text_cut(const unsigned char *p, size_t avail, size_t chunk)
 {
-	size_t n = avail < chunk ? avail : chunk, back = 0;
+	size_t n = avail < chunk ? avail : chunk, cut;
 
 	if (n == avail)
 		return n;
-	/* Step back over continuation bytes (at most 3) to a lead byte. */
-	while (back < 3 && back < n && (p[n - back] & 0xc0) == 0x80)
-		back++;
-	return back < n && (p[n - back] & 0xc0) != 0x80 ? n - back : n;
+	/* p[n] starts the next chunk: while it continues a character, move
+	 * the cut back towards that character's lead byte (3 at most). */
+	for (cut = n; cut > 0 && n - cut < 3 && (p[cut] & 0xc0) == 0x80;)
+		cut--;
+	if ((p[cut] & 0xc0) == 0x80)
+		return n;
+	if (cut > 0)
+		return cut;
+	/* The first character alone is longer than chunk. */
+	for (cut = 1; cut < avail && cut < 4 && (p[cut] & 0xc0) == 0x80;)
+		cut++;
+	return cut;
+}
+
+/*
+ * The most raw bytes a chunk on c can carry and still fit in a frame
+ * under the connection's limit, with the box around it: base64 takes 4
+ * bytes for 3, and text at worst 6 for 1 (a control character becomes
+ * \u00XX). Without this a 256 KiB chunk of binary could never pass the
+ * 64 KiB limit before authentication, nor one of control characters the
+ * 1 MiB limit after.
+ */
+static size_t
+stream_chunk_fit(struct amp_conn *c, const char *command, const char *id,
+    json_t *extra, int binary, size_t chunk)
+{
+	json_t *box = json_object();
+	size_t over, limit = amp_conn_limit(c), room, fit;
+
+	if (extra != NULL)
+		json_object_update(box, extra);
+	json_object_set_new(box, "_command", json_string(command));
+	json_object_set_new(box, "stream", json_string(id));
+	/* The widest a sequence number can print. */
+	json_object_set_new(box, "seq", json_integer(LLONG_MIN));
+	json_object_set_new(box, "data", json_string(""));
+	json_object_set_new(box, "last", json_false());
+	over = json_dumpb(box, NULL, 0, JSON_COMPACT);
+	json_decref(box);
+	room = over < limit ? limit - over : 0;
+	fit = binary ? room / 4 * 3 : room / 6;
+	if (fit == 0)
+		fit = 1;	/* no room at all: amp_tell will refuse it */
+	return chunk < fit ? chunk : fit;
 }
 
 int
 stream_send(struct amp_conn *c, const char *command, const char *id,
     const void *data, size_t len, int binary, size_t chunk, json_t *extra)
 {
-	const unsigned char *p = data;
+	/* No arithmetic on a NULL pointer, even adding 0. */
+	const unsigned char *p = data != NULL ? data :
+	    (const unsigned char *)"";
 	unsigned long long seq = 0;
 	size_t off = 0, n;
 
 	if (chunk == 0)
 		chunk = STREAM_CHUNK_DEFAULT;
+	chunk = stream_chunk_fit(c, command, id, extra, binary, chunk);
 	do {
 		n = binary ? (len - off < chunk ? len - off : chunk) :
 		    stream_text_cut(p + off, len - off, chunk);
@@ -230,7 +288,7 @@ stream_tx_new(struct amp_conn *c, const char *command, const char *id,
 	tx->conn = c;
 	tx->command = xstrdup(command);
 	tx->id = xstrdup(id);
-	tx->data = data;
+	tx->data = data != NULL ? data : (const unsigned char *)"";
 	tx->len = len;
 	tx->chunk = chunk != 0 ? chunk : STREAM_CHUNK_DEFAULT;
 	tx->extra = extra != NULL ? json_incref(extra) : NULL;
@@ -240,17 +298,21 @@ stream_tx_new(struct amp_conn *c, const char *command, const char *id,
 int
 stream_tx_pump(struct stream_tx *tx)
 {
-	size_t n;
+	size_t n, chunk;
 
+	/* Again on each pump: the limit is raised once the peer is
+	 * trusted. */
+	chunk = stream_chunk_fit(tx->conn, tx->command, tx->id, tx->extra, 1,
+	    tx->chunk);
 	while (!tx->done) {
 		if (amp_conn_congested(tx->conn))
 			return 0;
-		n = tx->len - tx->off < tx->chunk ? tx->len - tx->off :
-		    tx->chunk;
-		if (stream_send_chunk(tx->conn, tx->command, tx->id, tx->seq++,
+		n = tx->len - tx->off < chunk ? tx->len - tx->off : chunk;
+		if (stream_send_chunk(tx->conn, tx->command, tx->id, tx->seq,
 		    tx->data + tx->off, n, 1, tx->off + n == tx->len,
 		    tx->extra) == -1)
-			return -1;
+			return -1;	/* nothing sent: a retry resends seq */
+		tx->seq++;
 		tx->off += n;
 		tx->done = tx->off == tx->len;
 	}

@@ -47,6 +47,13 @@ need_pc jansson libjansson-dev
 need_pc openssl libssl-dev
 need_pc check check
 need_cmd mandoc mandoc
+# The reporters' tests: the JUnit schema check, TAP read by prove, and
+# the dashboard opened in a real browser.
+need_cmd xmllint libxml2-utils
+need_cmd prove perl
+need_cmd python3 python3
+need_cmd chromium chromium
+need_cmd curl curl
 
 for what in "$@"; do
 	case "$what" in

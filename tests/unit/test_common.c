@@ -262,6 +262,12 @@ START_TEST(test_json_string_lossy)
 	ck_assert_str_eq(json_string_value(s), "");
 	json_decref(s);
 
+	/* An empty capture may have no buffer at all. */
+	s = json_string_lossy(NULL, 0);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_str_eq(json_string_value(s), "");
+	json_decref(s);
+
 	/* Only len bytes are read, even with no NUL after them. */
 	s = json_string_lossy("abcdef", 3);
 	ck_assert_str_eq(json_string_value(s), "abc");
@@ -280,7 +286,7 @@ START_TEST(test_json_get_defaults)
 	ck_assert_int_eq(json_get_int(o, "i", -1), 42);
 	ck_assert_int_eq(json_get_int(o, "f", -1), -1);		/* real */
 	ck_assert_double_eq(json_get_num(o, "f", -1), 1.5);
-	ck_assert_double_eq(json_get_num(o, "i", -1), 42);	/* int is a number */
+	ck_assert_double_eq(json_get_num(o, "i", -1), 42);	/* a number */
 	ck_assert_double_eq(json_get_num(o, "s", -1), -1);
 	ck_assert_int_eq(json_get_bool(o, "b", 0), 1);
 	ck_assert_int_eq(json_get_bool(o, "n", 7), 7);		/* null */

@@ -15,7 +15,7 @@
 
 #include "testutil.h"
 
-/* ---- allocation counting ------------------------------------------------ */
+/* ---- allocation counting ----------------------------------------------- */
 
 static unsigned long n_allocs;
 
@@ -33,7 +33,7 @@ count_realloc(void *p, size_t n)
 	return realloc(p, n);
 }
 
-/* ---- helpers ------------------------------------------------------------ */
+/* ---- helpers ----------------------------------------------------------- */
 
 /* Appends a hand-made frame: a 4-byte length, then len bytes of json. */
 static void
@@ -140,7 +140,7 @@ drain_three(struct evbuffer *in, int seen)
 	return seen;
 }
 
-/* ---- splitting ---------------------------------------------------------- */
+/* ---- splitting --------------------------------------------------------- */
 
 START_TEST(test_decode_simple)
 {
@@ -268,7 +268,7 @@ START_TEST(test_short_header_waits)
 }
 END_TEST
 
-/* ---- errors ------------------------------------------------------------- */
+/* ---- errors ------------------------------------------------------------ */
 
 static const struct {
 	const char *json;
@@ -287,7 +287,8 @@ static const struct {
 	{ "{'a':1}", 0, FRAME_E_NOT_JSON },
 	{ "{\"a\":01}", 0, FRAME_E_NOT_JSON },
 	{ "{\"a\":1e999}", 0, FRAME_E_NOT_JSON },
-	{ "{\"a\":\"\\ud800\"}", 0, FRAME_E_NOT_JSON },	/* lone surrogate escape */
+	/* A lone surrogate escape is refused by the parser as such. */
+	{ "{\"a\":\"\\ud800\"}", 0, FRAME_E_NOT_JSON },
 	{ "   ", 0, FRAME_E_NOT_JSON },
 	{ "{\"a\":1,\"a\":2}", 0, FRAME_E_DUPLICATE_KEY },
 	{ "{\"x\":{\"b\":1,\"b\":1}}", 0, FRAME_E_DUPLICATE_KEY },
@@ -418,7 +419,8 @@ START_TEST(test_too_long_not_gathered)
 
 	evbuffer_add(in, h, 4);
 	for (off = 0; off < len; off += 1000)
-		evbuffer_add(in, json + off, len - off < 1000 ? len - off : 1000);
+		evbuffer_add(in, json + off,
+		    len - off < 1000 ? len - off : 1000);
 	before = n_allocs;
 	ck_assert_int_eq(frame_decode(in, FRAME_LIMIT_PREAUTH, &o, &err), -1);
 	ck_assert_uint_eq(n_allocs, before);
@@ -556,7 +558,7 @@ START_TEST(test_error_names)
 }
 END_TEST
 
-/* ---- encoder ------------------------------------------------------------ */
+/* ---- encoder ----------------------------------------------------------- */
 
 START_TEST(test_encode_round_trip)
 {

@@ -116,8 +116,19 @@ START_TEST(test_mistakes)
 	ck_assert_str_eq(why, "unknown option '-Z'");
 	ck_assert_int_eq(parse("s.so --reruns"), OPT_BAD);
 	ck_assert_str_eq(why, "option '--reruns' needs a value");
-	ck_assert_int_eq(parse("--json s.so"), OPT_BAD);
-	ck_assert_str_eq(why, "--json goes with --list");
+	ck_assert_int_eq(parse("--list --junit-xml x.xml s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--list runs nothing to report: drop "
+	    "--junit-xml, --tap, --web and --json=FILE");
+	ck_assert_int_eq(parse("--tap - --json s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--tap - and --json cannot both write to stdout");
+	ck_assert_int_eq(parse("--list --json s.so"), OPT_RUN);
+	ck_assert_int_eq(o.list_json, 1);
+	ck_assert_int_eq(parse("--json=r.jsonl --tap t.tap --junit-xml j.xml "
+	    "--web 0 s.so"), OPT_RUN);
+	ck_assert_str_eq(o.json, "r.jsonl");
+	ck_assert_str_eq(o.tap, "t.tap");
+	ck_assert_str_eq(o.junit_xml, "j.xml");
+	ck_assert_str_eq(o.web, "0");
 	ck_assert_int_eq(parse("--dist each -j 0 s.so"), OPT_BAD);
 	ck_assert_int_eq(parse("--help"), OPT_EXIT);
 	ck_assert_int_eq(parse("--version"), OPT_EXIT);

@@ -112,7 +112,7 @@ feed_mixed(struct reporter *r, struct counts *c)
 	struct test_report tr;
 
 	memset(c, 0, sizeof *c);
-	run_start(r, 9, 4);
+	run_start(r, 10, 4);
 	r->ops->worker_up(r, &wi);
 	tr = report("str/trim", "w0", OUT_PASS, 0.0002);
 	result(r, &tr);
@@ -148,6 +148,8 @@ feed_mixed(struct reporter *r, struct counts *c)
 	r->ops->notice(r, LOG_LVL_DEBUG, "not shown below -vv");
 	tr = report("str/split", "w0", OUT_PASS, 65.4);
 	result(r, &tr);
+	tr = report("str/never", NULL, OUT_NOT_RUN, -1);
+	result(r, &tr);
 	c->n[OUT_PASS] = 2;
 	c->n[OUT_FAIL] = 1;
 	c->n[OUT_CRASH] = 1;
@@ -156,6 +158,7 @@ feed_mixed(struct reporter *r, struct counts *c)
 	c->n[OUT_XFAIL] = 1;
 	c->n[OUT_XPASS] = 1;
 	c->n[OUT_FLAKY] = 1;
+	c->n[OUT_NOT_RUN] = 1;
 }
 
 static const char *mixed_failures =
@@ -192,7 +195,7 @@ START_TEST(test_plain_default)
 	run_end(c.r, &n, 66.5, EXIT_TESTS_FAILED, NULL);
 	out = cap_close(&c);
 	snprintf(want, sizeof want, "%s%s%s",
-	    "distmgr " DM_VERSION ": 9 tests from demo.so, 4 workers, "
+	    "distmgr " DM_VERSION ": 10 tests from demo.so, 4 workers, "
 	    "--dist load\n"
 	    "[w1] FAIL str/upper (3.1 ms) - assertion failed: "
 	    "strcmp(s, \"ABC\") == 0\n"
@@ -205,7 +208,7 @@ START_TEST(test_plain_default)
 	    mixed_failures,
 	    "\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 66.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 66.50s\n");
 	ck_assert_str_eq(out, want);
 	ck_assert(strchr(out, '\033') == NULL);
 	free(out);
@@ -223,7 +226,7 @@ START_TEST(test_verbose)
 	run_end(c.r, &n, 66.5, EXIT_TESTS_FAILED, NULL);
 	out = cap_close(&c);
 	snprintf(want, sizeof want, "%s%s%s",
-	    "distmgr " DM_VERSION ": 9 tests from demo.so, 4 workers, "
+	    "distmgr " DM_VERSION ": 10 tests from demo.so, 4 workers, "
 	    "--dist load\n"
 	    "[w3] popen -- linux x86_64, 2 cpus, pid 1234, distworker 0.1.0\n"
 	    "[w0] PASS str/trim (0.2 ms)\n"
@@ -238,11 +241,12 @@ START_TEST(test_verbose)
 	    "todo\n"
 	    "[w3] FLAKY net/retry (250.0 ms, 2 attempts)\n"
 	    "warning: worker w2 died (SIGKILL); restarted it (1 of 16)\n"
-	    "[w0] PASS str/split (1m05s)\n",
+	    "[w0] PASS str/split (1m05s)\n"
+	    "[-] NOTRUN str/never\n",
 	    mixed_failures,
 	    "\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 66.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 66.50s\n");
 	ck_assert_str_eq(out, want);
 	free(out);
 }
@@ -273,7 +277,7 @@ START_TEST(test_quiet)
 	    "marked todo\n"
 	    "stopped after 4 failures (--maxfail 4)\n"
 	    "distmgr: 2 passed, 1 failed, 1 crashed, 1 timed out, 1 skipped, "
-	    "1 xfailed, 1 xpassed, 1 flaky in 0.50s\n");
+	    "1 xfailed, 1 xpassed, 1 flaky, 1 not run in 0.50s\n");
 	free(out);
 }
 END_TEST
@@ -302,6 +306,36 @@ START_TEST(test_all_passed_and_empty)
 	out = cap_close(&c);
 	ck_assert_str_eq(out, "distmgr " DM_VERSION ": 0 tests from demo.so, "
 	    "2 workers, --dist load\n\ndistmgr: no tests ran in 0.00s\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_header)
+{
+	static char *two[] = { "build/a/unit.so", "net.so" };
+	static char *five[] = { "1.so", "2.so", "3.so", "4.so", "5.so" };
+	struct run_info ri = { .ntests = 1, .nworkers = 1, .dist = "each",
+	    .boxed = 0, .seed = 1234, .suites = two, .nsuites = 2 };
+	struct cap c;
+	char *out;
+
+	cap_open(&c, 0, COLOR_NEVER, 0);
+	c.r->ops->run_start(c.r, &ri);
+	ri.suites = five;
+	ri.nsuites = 5;
+	ri.boxed = 1;
+	ri.seed = -1;
+	ri.ntests = 3;
+	c.r->ops->run_start(c.r, &ri);
+	ri.nsuites = 0;
+	c.r->ops->run_start(c.r, &ri);
+	out = cap_close(&c);
+	ck_assert_str_eq(out,
+	    "distmgr " DM_VERSION ": 1 test from unit.so, net.so, 1 worker, "
+	    "--dist each, in-process (--no-fork), --random-order=1234\n"
+	    "distmgr " DM_VERSION ": 3 tests from 5 suites, 1 worker, "
+	    "--dist each\n"
+	    "distmgr " DM_VERSION ": 3 tests, 1 worker, --dist each\n");
 	free(out);
 }
 END_TEST
@@ -457,6 +491,74 @@ START_TEST(test_output_bounded)
 	    "distmgr: 1 failed in 1.00s\n") != NULL, "%s", out);
 	ck_assert(strchr(out, '\033') == NULL);
 	ck_assert(strchr(out, '\r') == NULL);
+	free(out);
+}
+END_TEST
+
+START_TEST(test_worker_message_wins)
+{
+	struct cap c;
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	char *out;
+
+	/* The worker words crashes itself; no second, made-up line. */
+	cap_open(&c, 0, COLOR_NEVER, 0);
+	run_start(c.r, 2, 1);
+	tr = report("ini/get", "w0", OUT_CRASH, 0.003);
+	tr.signal = 11;
+	tr.signal_name = "SIGSEGV";
+	tr.message = "died of SIGSEGV (Segmentation fault)";
+	tr.out = "looking up server.user\n";
+	tr.out_len = strlen(tr.out);
+	result(c.r, &tr);
+	tr = report("ini/exit", "w0", OUT_CRASH, 0.003);
+	tr.exit_status = 3;
+	result(c.r, &tr);
+	n.n[OUT_CRASH] = 2;
+	run_end(c.r, &n, 1, EXIT_TESTS_FAILED, NULL);
+	out = cap_close(&c);
+	ck_assert_str_eq(strstr(out, "CRASH ini/get (w0"),
+	    "CRASH ini/get (w0, 3.0 ms)\n"
+	    "  examples/demo.c:10: died of SIGSEGV (Segmentation fault)\n"
+	    "  ---- stdout ----\n"
+	    "  looking up server.user\n"
+	    "\n"
+	    "CRASH ini/exit (w0, 3.0 ms)\n"
+	    "  examples/demo.c:10: exited with status 3\n"
+	    "\n"
+	    "distmgr: 2 crashed in 1.00s\n");
+	free(out);
+}
+END_TEST
+
+START_TEST(test_very_verbose)
+{
+	struct cap c;
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	char *out;
+
+	cap_open(&c, 2, COLOR_NEVER, 0);
+	tr = report("s/talks", "w0", OUT_PASS, 0.001);
+	tr.out = "hello\n";
+	tr.out_len = 6;
+	tr.err = "warn: x";
+	tr.err_len = 7;
+	result(c.r, &tr);
+	c.r->ops->notice(c.r, LOG_LVL_DEBUG, "batch of 3 to w0");
+	n.n[OUT_PASS] = 1;
+	run_end(c.r, &n, 1, EXIT_ALL_PASSED, NULL);
+	out = cap_close(&c);
+	ck_assert_str_eq(out,
+	    "[w0] PASS s/talks (1.0 ms)\n"
+	    "  ---- stdout ----\n"
+	    "  hello\n"
+	    "  ---- stderr ----\n"
+	    "  warn: x\n"
+	    "debug: batch of 3 to w0\n"
+	    "\n"
+	    "distmgr: 1 passed in 1.00s\n");
 	free(out);
 }
 END_TEST
@@ -659,6 +761,34 @@ START_TEST(test_tty_status_line)
 }
 END_TEST
 
+START_TEST(test_tty_running_that_fits)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	const char *running[] = { "str/slow_one", NULL, "parse/big" };
+	const char *workers[] = { "w0", "w1", "w2" };
+	struct progress pr = { .done = 0, .total = 4, .eta = 3.0,
+	    .nworkers = 3, .running = running, .workers = workers };
+	char *out;
+
+	setenv("TERM", "xterm", 1);
+	pty_open(&p, 80);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 4, 3);
+	r->ops->progress(r, &pr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	/* Whole entries only, then how many busy workers did not fit. */
+	ck_assert_msg(strstr(out, ", ETA 3.0s | w0 str/slow_one (+1)\r") !=
+	    NULL, "%s", out);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_tty_narrow_and_colour)
 {
 	struct event_base *base = event_base_new();
@@ -754,12 +884,16 @@ main(void)
 	tcase_add_test(tc, test_verbose);
 	tcase_add_test(tc, test_quiet);
 	tcase_add_test(tc, test_all_passed_and_empty);
+	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_color_forced);
 	tcase_add_test(tc, test_durations);
 	tcase_add_test(tc, test_output_bounded);
+	tcase_add_test(tc, test_worker_message_wins);
+	tcase_add_test(tc, test_very_verbose);
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
 	tcase_add_test(tt, test_tty_status_line);
+	tcase_add_test(tt, test_tty_running_that_fits);
 	tcase_add_test(tt, test_tty_narrow_and_colour);
 	tcase_add_test(tt, test_tty_no_color_env);
 	tcase_add_test(tt, test_tty_dumb);

@@ -1,0 +1,296 @@
+/*
+ * sync.c - the run's single authority for synchronisation between tests
+ * (pytest-mp's mp_lock, mp_message_board and mp_trail): named locks
+ * with FIFO waiters, a key/value board, and trails.
+ *
+ * Tests on every worker and host ask the manager, and only the manager
+ * decides, so two tests can never both believe they hold a lock. An
+ * owner is an opaque 64-bit key the caller chooses (worker slot and
+ * test). When an owner goes away holding locks (it crashed, timed out,
+ * or its worker died) the locks pass to the next waiters, who are told
+ * the previous holder died.
+ *
+ * No I/O here: grants are delivered through the callback the waiter
+ * gave, and the caller turns them into protocol answers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "manager.h"
+
+struct sync_waiter {
+	uint64_t		 owner;
+	sync_grant_fn		 grant;
+	void			*arg;
+	struct sync_waiter	*next;
+};
+
+struct sync_lock {
+	char			*name;
+	int			 held;
+	uint64_t		 holder;
+	int			 holder_died;	/* told to the next holder */
+	struct sync_waiter	*head, *tail;
+	struct sync_lock	*next;
+};
+
+struct sync_kv {
+	char		*key;
+	char		*value;
+	struct sync_kv	*next;
+};
+
+struct sync_trail {
+	char			*name;
+	unsigned long		 active;	/* started, not yet finished */
+	int			 started;
+	int			 finished;
+	struct sync_trail	*next;
+};
+
+#define SYNC_BUCKETS 256
+
+struct sync {
+	struct sync_lock	*locks[SYNC_BUCKETS];
+	struct sync_kv		*board[SYNC_BUCKETS];
+	struct sync_trail	*trails;
+	size_t			 board_bytes;
+};
+
+static unsigned
+sync_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % SYNC_BUCKETS;
+}
+
+struct sync *
+sync_new(void)
+{
+	return xcalloc(1, sizeof(struct sync));
+}
+
+void
+sync_free(struct sync *s)
+{
+	struct sync_lock *l, *ln;
+	struct sync_waiter *w, *wn;
+	struct sync_kv *kv, *kn;
+	struct sync_trail *t, *tn;
+	size_t i;
+
+	if (s == NULL)
+		return;
+	for (i = 0; i < SYNC_BUCKETS; i++) {
+		for (l = s->locks[i]; l != NULL; l = ln) {
+			ln = l->next;
+			for (w = l->head; w != NULL; w = wn) {
+				wn = w->next;
+				free(w);
+			}
+			free(l->name);
+			free(l);
+		}
+		for (kv = s->board[i]; kv != NULL; kv = kn) {
+			kn = kv->next;
+			free(kv->key);
+			free(kv->value);
+			free(kv);
+		}
+	}
+	for (t = s->trails; t != NULL; t = tn) {
+		tn = t->next;
+		free(t->name);
+		free(t);
+	}
+	free(s);
+}
+
+static struct sync_lock *
+sync_find_lock(struct sync *s, const char *name, int create)
+{
+	unsigned h = sync_hash(name);
+	struct sync_lock *l;
+
+	for (l = s->locks[h]; l != NULL; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			return l;
+	if (!create)
+		return NULL;
+	l = xcalloc(1, sizeof *l);
+	l->name = xstrdup(name);
+	l->next = s->locks[h];
+	s->locks[h] = l;
+	return l;
+}
+
+int
+sync_lock(struct sync *s, const char *name, uint64_t owner,
+    sync_grant_fn grant, void *arg, int *previous_died)
+{
+	struct sync_lock *l = sync_find_lock(s, name, 1);
+	struct sync_waiter *w;
+
+	if (!l->held) {
+		l->held = 1;
+		l->holder = owner;
+		*previous_died = l->holder_died;
+		l->holder_died = 0;
+		return 1;
+	}
+	if (l->holder == owner)
+		return -1;	/* not recursive: it would wait for itself */
+	w = xcalloc(1, sizeof *w);
+	w->owner = owner;
+	w->grant = grant;
+	w->arg = arg;
+	if (l->tail != NULL)
+		l->tail->next = w;
+	else
+		l->head = w;
+	l->tail = w;
+	return 0;
+}
+
+/* The lock is free: give it to the first waiter, if any. */
+static void
+sync_pass(struct sync_lock *l)
+{
+	struct sync_waiter *w = l->head;
+	int died = l->holder_died;
+
+	if (w == NULL) {
+		l->held = 0;
+		return;
+	}
+	l->head = w->next;
+	if (l->head == NULL)
+		l->tail = NULL;
+	l->holder = w->owner;
+	l->holder_died = 0;
+	w->grant(w->arg, died);
+	free(w);
+}
+
+int
+sync_unlock(struct sync *s, const char *name, uint64_t owner)
+{
+	struct sync_lock *l = sync_find_lock(s, name, 0);
+
+	if (l == NULL || !l->held || l->holder != owner)
+		return -1;
+	l->holder_died = 0;
+	sync_pass(l);
+	return 0;
+}
+
+/* Drops owner's waits; grants nothing. */
+static void
+sync_drop_waits(struct sync_lock *l, uint64_t owner,
+    void (*drop)(void *arg))
+{
+	struct sync_waiter **wp = &l->head, *w, *prev = NULL;
+
+	while ((w = *wp) != NULL) {
+		if (w->owner == owner) {
+			*wp = w->next;
+			if (l->tail == w)
+				l->tail = prev;
+			if (drop != NULL)
+				drop(w->arg);
+			free(w);
+		} else {
+			prev = w;
+			wp = &w->next;
+		}
+	}
+}
+
+size_t
+sync_owner_gone(struct sync *s, uint64_t owner, int died,
+    void (*drop)(void *arg))
+{
+	struct sync_lock *l;
+	size_t i, released = 0;
+
+	for (i = 0; i < SYNC_BUCKETS; i++)
+		for (l = s->locks[i]; l != NULL; l = l->next) {
+			sync_drop_waits(l, owner, drop);
+			if (l->held && l->holder == owner) {
+				l->holder_died = died;
+				released++;
+				sync_pass(l);
+			}
+		}
+	return released;
+}
+
+int
+sync_board_set(struct sync *s, const char *key, const char *value)
+{
+	unsigned h = sync_hash(key);
+	struct sync_kv *kv;
+	size_t old = 0, now = strlen(key) + strlen(value);
+
+	for (kv = s->board[h]; kv != NULL; kv = kv->next)
+		if (strcmp(kv->key, key) == 0)
+			break;
+	if (kv != NULL)
+		old = strlen(kv->key) + strlen(kv->value);
+	if (s->board_bytes - old + now > SYNC_BOARD_MAX)
+		return -1;
+	if (kv == NULL) {
+		kv = xcalloc(1, sizeof *kv);
+		kv->key = xstrdup(key);
+		kv->next = s->board[h];
+		s->board[h] = kv;
+	} else
+		free(kv->value);
+	kv->value = xstrdup(value);
+	s->board_bytes = s->board_bytes - old + now;
+	return 0;
+}
+
+const char *
+sync_board_get(const struct sync *s, const char *key)
+{
+	const struct sync_kv *kv;
+
+	for (kv = s->board[sync_hash(key)]; kv != NULL; kv = kv->next)
+		if (strcmp(kv->key, key) == 0)
+			return kv->value;
+	return NULL;
+}
+
+int
+sync_trail(struct sync *s, const char *name, int finish)
+{
+	struct sync_trail *t;
+
+	for (t = s->trails; t != NULL; t = t->next)
+		if (strcmp(t->name, name) == 0)
+			break;
+	if (t == NULL) {
+		t = xcalloc(1, sizeof *t);
+		t->name = xstrdup(name);
+		t->next = s->trails;
+		s->trails = t;
+	}
+	if (!finish) {
+		t->active++;
+		if (t->started)
+			return 0;
+		t->started = 1;
+		return 1;
+	}
+	if (t->active == 0)
+		return 0;	/* finish without start: never the last */
+	if (--t->active > 0 || t->finished)
+		return 0;
+	t->finished = 1;
+	return 1;
+}
