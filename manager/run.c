@@ -483,6 +483,7 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 	char msg[1024];
 
 	r->running[slot] = NULL;
+	r->si[slot].loaded = 0;		/* a replacement loads anew */
 	if (r->si[slot].up) {
 		r->si[slot].up = 0;
 		dr_worker_down(r->dr, &r->si[slot].info, expected ? NULL : why);
@@ -500,11 +501,18 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 			since = clock_mono();
 		sched_worker_lost(r->sched, slot, &running);
 		if (running != SCHED_NONE) {
-			crash_message(msg, sizeof msg, why, timed_out,
-			    run_limit(r, unit_cat(r, running)), tail);
 			box = crash_box(clock_mono() - since, sig);
-			run_attempt(r, slot, running, lost_outcome(r, running,
-			    timed_out), box, msg);
+			if (expected && sched_stopping(r->sched))
+				/* We killed it to stop: the test did nothing
+				 * wrong. */
+				run_attempt(r, slot, running, OUT_NOT_RUN, box,
+				    "interrupted");
+			else {
+				crash_message(msg, sizeof msg, why, timed_out,
+				    run_limit(r, unit_cat(r, running)), tail);
+				run_attempt(r, slot, running, lost_outcome(r,
+				    running, timed_out), box, msg);
+			}
 			json_decref(box);
 		}
 		if (!expected && run_may_restart(r, slot))

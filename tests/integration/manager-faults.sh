@@ -151,6 +151,8 @@ kill -INT $BG
 bg_wait
 is "$RC" 2 "a second Ctrl-C kills at once, exit 2"
 sum_is "$OUT" 2 "a second Ctrl-C still counts every test"
+is "$(closing "$OUT")" "distmgr: 2 not run" \
+    "a test killed by the second Ctrl-C is not run, not crashed"
 sleep 0.3
 none_alive "$ws" "a second Ctrl-C leaves no worker behind"
 
