@@ -61,6 +61,7 @@ struct worker {
 	size_t			*count;
 	size_t			 loads_left;
 	int			 load_failed;
+	int			 hello_failed;	/* then its load errors say less */
 	/* The test it runs, for limits it cannot keep itself. */
 	int			 running;
 	double			 deadline;	/* 0: none */
@@ -464,7 +465,7 @@ on_load(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	}
 	if (err != NULL) {
 		if (strcmp(err->code, AMP_E_CONNECTION_LOST) != 0 &&
-		    !w->load_failed) {
+		    !w->load_failed && !w->hello_failed) {
 			w->load_failed = 1;
 			w->pool->cbs->load_failed(w->pool->ctx, w->slot,
 			    err->code, err->description);
@@ -489,16 +490,14 @@ on_hello(struct amp_conn *c, json_t *ans, const struct amp_error *err,
     void *arg)
 {
 	struct worker *w = amp_conn_ctx(c);
-	const int *list = arg;
-	size_t s;
-	json_t *a;
 
+	(void)arg;
 	if (err != NULL) {
+		w->hello_failed = 1;
 		if (strcmp(err->code, AMP_E_CONNECTION_LOST) != 0) {
 			set_why(w, err->description);
 			pool_kill(w->pool, w->slot, err->description);
 		}
-		free(arg);
 		return;
 	}
 	heard(w);
@@ -515,15 +514,26 @@ on_hello(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	w->info.cpus = (int)json_get_int(ans, "cpus", 0);
 	w->info.pid = (long)json_get_int(ans, "pid", w->proc.pid);
 	w->info.version = w->version;
+	if (w->state == W_STARTING)
+		w->state = W_LOADING;
 	w->pool->cbs->up(w->pool->ctx, w->slot, &w->info);
-	w->state = W_LOADING;
+}
+
+/* The loads go right behind hello, without waiting for its answer: the
+ * worker handles asks in order, and start-up with many workers on few
+ * cores is a round trip shorter. */
+static void
+pool_ask_loads(struct worker *w, const int *list)
+{
+	size_t s;
+	json_t *a;
+
 	w->loads_left = w->pool->cfg.nsuites;
 	for (s = 0; s < w->pool->cfg.nsuites; s++) {
 		a = json_pack("{s:s, s:b}", "path", w->pool->cfg.suites[s],
 		    "list", list != NULL && list[s]);
-		amp_ask(c, "load", a, on_load, (void *)(uintptr_t)s);
+		amp_ask(w->conn, "load", a, on_load, (void *)(uintptr_t)s);
 	}
-	free(arg);
 }
 
 static void
@@ -708,7 +718,6 @@ pool_start(struct pool *p, int slot, const int *list, char *why,
     size_t whylen)
 {
 	struct worker *w;
-	int *lcopy = NULL;
 	size_t n = p->cfg.nsuites;
 
 	if (slot < 0 || slot >= p->cfg.nslots || p->w[slot] != NULL) {
@@ -734,12 +743,8 @@ pool_start(struct pool *p, int slot, const int *list, char *why,
 	w->conn = pool_connect(p, w);
 	amp_conn_set_name(w->conn, w->id);
 	p->w[slot] = w;
-	if (list != NULL) {
-		lcopy = xcalloc(n + 1, sizeof *lcopy);
-		memcpy(lcopy, list, n * sizeof *lcopy);
-	}
-	amp_ask(w->conn, "hello", pool_hello_args(p, w), on_hello,
-	    lcopy != NULL ? lcopy : xcalloc(1, sizeof *lcopy));
+	amp_ask(w->conn, "hello", pool_hello_args(p, w), on_hello, NULL);
+	pool_ask_loads(w, list);
 	return 0;
 }
 
