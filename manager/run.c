@@ -1056,13 +1056,25 @@ stdout_taken(const char *path)
 	return path != NULL && strcmp(path, "-") == 0;
 }
 
+/* Takes rep into the distreporter; NULL (it could not start) is an
+ * error worded in why. */
+static int
+run_add(struct run *r, struct reporter *rep, const char *why)
+{
+	if (rep == NULL) {
+		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		return -1;
+	}
+	dr_add(r->dr, rep);
+	return 0;
+}
+
 /* The terminal, unless TAP or JSON lines have stdout, and each report
  * asked for. A report that cannot start is an error before any work. */
 static int
 run_reporters(struct run *r, const struct options *o)
 {
 	struct terminal_options to;
-	struct reporter *rep;
 	char why[512];
 
 	memset(&to, 0, sizeof to);
@@ -1072,34 +1084,19 @@ run_reporters(struct run *r, const struct options *o)
 	to.show_output = 1;
 	if (!stdout_taken(o->tap) && !stdout_taken(o->json))
 		dr_add(r->dr, reporter_terminal_new(r->base, stdout, &to));
-	rep = NULL;
-	if (o->junit_xml != NULL &&
-	    (rep = reporter_junit_new(o->junit_xml, why, sizeof why)) == NULL)
-		goto fail;
-	if (rep != NULL)
-		dr_add(r->dr, rep);
-	rep = NULL;
-	if (o->tap != NULL &&
-	    (rep = reporter_tap_new(r->base, o->tap, why, sizeof why)) == NULL)
-		goto fail;
-	if (rep != NULL)
-		dr_add(r->dr, rep);
-	rep = NULL;
-	if (o->json != NULL && (rep = reporter_json_new(r->base, o->json,
-	    o->argv, why, sizeof why)) == NULL)
-		goto fail;
-	if (rep != NULL)
-		dr_add(r->dr, rep);
-	rep = NULL;
-	if (o->web != NULL &&
-	    (rep = reporter_web_new(r->base, o->web, why, sizeof why)) == NULL)
-		goto fail;
-	if (rep != NULL)
-		dr_add(r->dr, rep);
+	if (o->junit_xml != NULL && run_add(r, reporter_junit_new(o->junit_xml,
+	    why, sizeof why), why) == -1)
+		return -1;
+	if (o->tap != NULL && run_add(r, reporter_tap_new(r->base, o->tap,
+	    why, sizeof why), why) == -1)
+		return -1;
+	if (o->json != NULL && run_add(r, reporter_json_new(r->base, o->json,
+	    o->argv, why, sizeof why), why) == -1)
+		return -1;
+	if (o->web != NULL && run_add(r, reporter_web_new(r->base, o->web,
+	    why, sizeof why), why) == -1)
+		return -1;
 	return 0;
-fail:
-	dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
-	return -1;
 }
 
 static int
