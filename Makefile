@@ -142,6 +142,9 @@ UNIT_LIBS	:= $(if $(TESTLIB_SRC),$(LIBTEST)) \
 
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += $(CHECK_CFLAGS) -Itests/lib -Iworker -Imanager
 $(BUILD)/obj/bench/%.o: ALL_CFLAGS += -Iworker -Imanager
+# Where `make install` puts distworker, so that an installed distmgr finds it.
+$(BUILD)/obj/manager/transport-popen.o: ALL_CFLAGS += \
+		   -DDM_LIBEXECDIR='"$(LIBEXECDIR)"' -DDM_BINDIR='"$(BINDIR)"'
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_LIBS)
 	@mkdir -p $(@D)

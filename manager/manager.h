@@ -259,6 +259,310 @@ int	 shard_has(const char *id, unsigned i, unsigned n);
 /* Parses "I/N"; 0 or -1. */
 int	 shard_parse(const char *text, unsigned *i, unsigned *n);
 
+
+/* ==== the manager's core: options, catalog, scheduler, pool, run ==== */
+
+/* ---- options.c: the command line ----------------------------------- */
+
+enum dist_mode { DIST_LOAD, DIST_EACH, DIST_NO };
+
+#define OPT_JOBS_AUTO		(-1)
+#define OPT_DEFAULT_TIMEOUT	300.0	/* seconds, for tests that set none */
+#define OPT_DEFAULT_HEARTBEAT	10.0	/* seconds of silence = hung */
+
+struct options {
+	int		 jobs;		/* -j; OPT_JOBS_AUTO, 0 (one, no dist) */
+	const char	*worker;	/* --worker, or NULL: look for it */
+	int		 boxed;		/* 0 with --no-fork */
+	enum dist_mode	 dist;
+	const char	*kexpr;		/* -k, compiled (and checked) by run */
+	const char	*tags;		/* --tags, likewise */
+	const char	*shard;		/* --shard I/N, checked by run */
+	int		 list, list_json;
+	int		 ff, lf;
+	int		 random_order;
+	long long	 seed;		/* -1: pick one */
+	size_t		 maxfail;	/* 0: no limit; -x is 1 */
+	int		 reruns;
+	double		 timeout;	/* 0: none */
+	double		 timeout_multiplier;
+	int		 max_worker_restart;	/* -1: 4 x workers */
+	const char	*cache_dir;	/* NULL: .distmgr */
+	int		 no_cache;
+	double		 heartbeat;	/* 0: off */
+	int		 verbosity;	/* -1 -q, 0, 1 -v, 2 -vv */
+	int		 durations;
+	enum color_mode	 color;
+	const char	*junit_xml;	/* --junit-xml FILE */
+	const char	*tap;		/* --tap FILE|- */
+	const char	*json;		/* --json[=FILE|-]; with --list: JSON */
+	const char	*web;		/* --web [ADDR:]PORT */
+	char *const	*argv;		/* the whole command line, for --json */
+	char *const	*suites;	/* borrowed from argv, [nsuites] */
+	size_t		 nsuites;
+};
+
+enum opt_result { OPT_RUN = 0, OPT_EXIT = 1, OPT_BAD = -1 };
+
+/* Parses argv into o. OPT_RUN: go on; OPT_EXIT: --help or --version
+ * was printed to out, exit 0; OPT_BAD: why holds the sentence to print
+ * before "try --help", exit EXIT_USAGE. */
+enum opt_result opt_parse(struct options *o, int argc, char **argv,
+	    FILE *out, char *why, size_t whylen);
+void	 opt_usage(FILE *);
+/* The workers to start: -j resolved against the CPUs and --dist. */
+int	 opt_nworkers(const struct options *);
+
+/* ---- catalog.c: every test of every suite --------------------------- */
+
+/*
+ * Built from the first worker's suite_tests pieces. Compact because a
+ * suite may hold a million tests: strings live in one arena and are
+ * named by offsets, file names and tags are interned, and a test is a
+ * small fixed record found by its global index (suites one after the
+ * other, in command-line order).
+ */
+#define CAT_NONE	UINT32_MAX
+
+struct json_t;
+typedef struct json_t json_t;
+
+struct catalog;
+struct cat_test {
+	uint32_t	 id;		/* arena offset of "suite/name" */
+	uint32_t	 file;		/* arena offset, interned */
+	uint32_t	 tags;		/* arena offset, interned; CAT_NONE */
+	int32_t		 line;
+	float		 timeout;	/* the test's own; 0 none */
+	uint16_t	 suite;		/* which suite file */
+	uint8_t		 flags;		/* CAT_F_* */
+};
+#define CAT_F_TODO	0x01
+#define CAT_F_SKIP	0x02
+
+struct catalog *cat_new(void);
+void	 cat_free(struct catalog *);
+/* Starts the list of one suite file; returns its number. */
+uint16_t cat_suite_add(struct catalog *, const char *path);
+/* Adds one suite_tests piece for suite s. 0, or -1 with why (a piece
+ * out of order, an entry without id/file/line). */
+int	 cat_add_piece(struct catalog *, uint16_t s, struct json_t *piece, char *why,
+	    size_t whylen);
+/* Ends suite s: its count and hash must be what the pieces held. */
+int	 cat_suite_end(struct catalog *, uint16_t s, size_t count,
+	    const char *hash, char *why, size_t whylen);
+size_t	 cat_ntests(const struct catalog *);
+uint16_t cat_nsuites(const struct catalog *);
+const struct cat_test *cat_test(const struct catalog *, uint32_t i);
+const char *cat_str(const struct catalog *, uint32_t off);	/* "" for NONE */
+const char *cat_id(const struct catalog *, uint32_t i);
+const char *cat_suite_path(const struct catalog *, uint16_t s);
+const char *cat_suite_hash(const struct catalog *, uint16_t s);
+size_t	 cat_suite_count(const struct catalog *, uint16_t s);
+/* Global index of suite s's first test; i - first is its index on the
+ * worker. */
+uint32_t cat_suite_first(const struct catalog *, uint16_t s);
+/* Writes up to max lines of the difference between suite sa of a
+ * (named na, as "w0") and suite sb of b (nb): tests only in one, and
+ * tests defined at another place; returns how many differences there
+ * are in all. */
+size_t	 cat_diff(const struct catalog *a, uint16_t sa, const char *na,
+	    const struct catalog *b, uint16_t sb, const char *nb, size_t max,
+	    void (*emit)(const char *line, void *), void *arg);
+/* Bytes held, for the scale benchmark. */
+size_t	 cat_memory(const struct catalog *);
+
+/* ---- scheduler.c: who runs what, next (pure logic, no I/O) ---------- */
+
+/*
+ * Works on units 0..n-1: in --dist load a unit is a selected test; in
+ * --dist each unit u is test u % ntests pinned to slot u / ntests.
+ * Times are the caller's monotonic seconds. The caller tells what
+ * happened (a worker came, a test started or ended, a batch was
+ * answered, a worker was lost) and asks what to send.
+ */
+struct sched;
+struct sched_config {
+	int		 each;		/* --dist each */
+	int		 nslots;	/* workers at once */
+	int		 reruns;
+	size_t		 maxfail;	/* 0: no limit */
+	int		(*is_failure)(enum outcome);
+};
+
+#define SCHED_MAX_BATCH	1000	/* tests in one run ask */
+#define SCHED_EST_NONE	(-1.0f)
+
+/* ntests selected tests; order[ntests] their run order (NULL: 0..n-1);
+ * est[ntests] expected seconds per test, SCHED_EST_NONE unknown (NULL:
+ * all unknown). Both are copied. */
+struct sched *sched_new(const struct sched_config *, uint32_t ntests,
+	    const uint32_t *order, const float *est);
+void	 sched_free(struct sched *);
+uint32_t sched_nunits(const struct sched *);
+/* The test a unit runs, and the slot it is pinned to (-1 unless each). */
+uint32_t sched_unit_test(const struct sched *, uint32_t unit);
+int	 sched_unit_slot(const struct sched *, uint32_t unit);
+uint32_t sched_unit_of(const struct sched *, int slot, uint32_t test);
+
+void	 sched_worker_up(struct sched *, int slot, double now);
+/* What slot should be sent now: fills units (room for max) and returns
+ * how many; 0 when it has enough in flight, or nothing is left. */
+size_t	 sched_next_batch(struct sched *, int slot, double now,
+	    uint32_t *units, size_t max);
+void	 sched_started(struct sched *, int slot, uint32_t unit, double now);
+
+enum sched_verdict {
+	SCHED_IGNORED,		/* not in flight on slot: a stray result */
+	SCHED_FINAL,		/* report it, with *final as the outcome */
+	SCHED_RERUN,		/* discard this attempt; it runs again */
+};
+enum sched_verdict sched_result(struct sched *, int slot, uint32_t unit,
+	    enum outcome, double now, enum outcome *final);
+/* A run ask was answered: the oldest batch of slot is over. Units of it
+ * without a result go back to the queue (or, when stopping, are not
+ * run); their number is returned. */
+size_t	 sched_batch_done(struct sched *, int slot, double now);
+/* The worker in slot is gone: the unit it was running, if any, is
+ * returned in *running (else SCHED_NONE) still in flight for the
+ * caller to give a result; the others go back to the queue front. */
+#define SCHED_NONE	UINT32_MAX
+void	 sched_worker_lost(struct sched *, int slot, uint32_t *running);
+/* Takes back the unstarted units of slot (they go to the queue front);
+ * returns how many. */
+size_t	 sched_take_back(struct sched *, int slot);
+int	 sched_running(const struct sched *, int slot, uint32_t *unit,
+	    double *since);
+size_t	 sched_inflight(const struct sched *, int slot);
+
+/* Stop handing out (-x, --maxfail, Ctrl-C, no workers left). */
+void	 sched_stop(struct sched *);
+int	 sched_stopping(const struct sched *);
+/* Has --maxfail been reached? */
+int	 sched_maxfail_hit(const struct sched *);
+/* Takes every unit not started and not in flight (for slot >= 0 in
+ * each: that slot's); each becomes final as not run. Returns how many
+ * were written to units (room for max); call until 0. */
+size_t	 sched_drain(struct sched *, int slot, uint32_t *units, size_t max);
+/* Units with a final result, and in all. */
+uint32_t sched_nfinal(const struct sched *);
+int	 sched_finished(const struct sched *);
+size_t	 sched_memory(const struct sched *);
+
+/* The run order: failed last time first (when ff), then the longest
+ * first when any duration is known (unknown ones count as the mean of
+ * the known), else definition order; with seed >= 0 a shuffle instead
+ * of the duration order. Writes order[n]. */
+void	 sched_order(uint32_t n, const float *est, const uint8_t *failed,
+	    int ff, long long seed, uint32_t *order);
+
+/* ---- transport-popen.c: a local worker process ---------------------- */
+
+/*
+ * A worker started as `distworker --stdio`: one end of a socketpair is
+ * its stdin and stdout, a pipe its stderr. It leads its own process
+ * group, so a Ctrl-C at the terminal does not reach it and a kill of
+ * the group takes its boxed children too.
+ */
+struct tp_proc {
+	long		 pid;
+	int		 fd;		/* the protocol, ours to close */
+	int		 errfd;		/* its stderr, ours to close */
+};
+
+/* Finds the worker program: given (--worker) if not NULL, else next to
+ * self (the distmgr binary), then ../libexec/distmgr/ beside it, then
+ * the install's libexec and bin, then PATH. Writes the path to out; 0,
+ * or -1 with why. */
+int	 tp_find_worker(const char *given, const char *self, char *out,
+	    size_t outlen, char *why, size_t whylen);
+/* Starts path --stdio; 0, or -1 with why (the exec error included). */
+int	 tp_popen_start(const char *path, struct tp_proc *p, char *why,
+	    size_t whylen);
+/* Signals the worker's process group. */
+void	 tp_kill(const struct tp_proc *p, int sig);
+
+/* ---- pool.c: the workers and the protocol with them ----------------- */
+
+/*
+ * Each slot holds one worker at a time: started, greeted with hello,
+ * given the suites, fed batches, watched (heartbeat, in-process
+ * timeouts), and when it dies reaped and reported once. The pool knows
+ * suites only by their paths and handles; what a test is and what to
+ * do with a result is the caller's (run.c), through pool_cbs.
+ */
+struct pool;
+
+struct pool_config {
+	const char	*worker;	/* path of distworker */
+	int		 nslots;
+	char *const	*suites;	/* paths, [nsuites] */
+	size_t		 nsuites;
+	const char	*run_id;
+	int		 worker_count;	/* DISTMGR_WORKER_COUNT */
+	int		 boxed;
+	double		 timeout;	/* hello's default timeout */
+	double		 timeout_multiplier;
+	double		 heartbeat;	/* seconds; 0 off */
+};
+
+struct pool_cbs {
+	/* The suites loaded; hashes[s] and counts[s] are the worker's. */
+	void	(*loaded)(void *ctx, int slot, const char *const *hashes,
+		    const size_t *counts);
+	/* A part of a test list (only a worker asked for it sends one). */
+	void	(*piece)(void *ctx, int slot, size_t suite, json_t *box);
+	/* A load failed: the worker's error, worded for the user. */
+	void	(*load_failed)(void *ctx, int slot, const char *code,
+		    const char *why);
+	/* Returns the test's limit in seconds (0: none) so the pool can
+	 * enforce it when the worker cannot (in-process). */
+	double	(*started)(void *ctx, int slot, size_t suite, uint32_t index);
+	void	(*output)(void *ctx, int slot, size_t suite, uint32_t index,
+		    const char *stream, const char *data, size_t len);
+	void	(*result)(void *ctx, int slot, size_t suite, uint32_t index,
+		    json_t *box);
+	/* A run ask was answered (or failed: cancelled is then 1). */
+	void	(*batch_done)(void *ctx, int slot, void *batch, int cancelled);
+	/* The worker of slot is gone and reaped. expected: we shut it
+	 * down. timed_out: we killed it for its running test's time. why
+	 * and err_tail (the end of its stderr) are for messages. */
+	void	(*lost)(void *ctx, int slot, int expected, int timed_out,
+		    int signal, const char *why, const char *err_tail);
+	void	(*up)(void *ctx, int slot, const struct worker_info *);
+	/* A list asked for with pool_fetch_list has come (its pieces went
+	 * to piece); why is NULL, or the worker's error. */
+	void	(*listed)(void *ctx, int slot, size_t suite, const char *why);
+};
+
+struct pool *pool_new(struct event_base *, const struct pool_config *,
+	    const struct pool_cbs *, void *ctx);
+void	 pool_free(struct pool *);
+/* Starts a worker in slot; list says which suites' lists it sends
+ * (NULL: none). 0, or -1 with why (it could not be started). */
+int	 pool_start(struct pool *, int slot, const int *list, char *why,
+	    size_t whylen);
+/* Asks slot to run tests (indices into suite's list) as one batch;
+ * batch is handed back to batch_done. -1 when the worker is gone. */
+int	 pool_run(struct pool *, int slot, size_t suite, const uint32_t *idx,
+	    size_t n, void *batch);
+void	 pool_cancel(struct pool *, int slot);
+/* Asks a loaded worker for its list of suite again (for a diff). */
+void	 pool_fetch_list(struct pool *, int slot, size_t suite);
+/* Asks the worker to exit; kill it if it has not within grace. */
+void	 pool_shutdown(struct pool *, int slot, double grace);
+void	 pool_kill(struct pool *, int slot, const char *why);
+void	 pool_kill_all(struct pool *);
+int	 pool_alive(const struct pool *, int slot);
+int	 pool_nalive(const struct pool *);
+const struct worker_info *pool_info(const struct pool *, int slot);
+/* The loop calls this on SIGCHLD. */
+void	 pool_reap(struct pool *);
+
+/* ---- run.c: one run from options to exit code ----------------------- */
+
+/* argv0 finds the worker next to distmgr. Returns the exit code. */
+int	 run_main(const struct options *, const char *argv0);
 /* ---- txspec.c: --tx execution specs -------------------------------- */
 
 enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };

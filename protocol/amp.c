@@ -74,11 +74,14 @@ struct amp_conn {
 	int		 flushing;
 	int		 paused;
 	int		 congested;
+	int		 write_dead;	/* a write failed; reading goes on */
 	char		*close_reason;
 	struct event	*finish_ev;	/* deferred close */
 	struct event	*flush_timer;
 	struct event	*resume_ev;	/* deferred read after resume */
 	struct event	*unsent_ev;	/* deferred failure of unsent asks */
+	struct event	*dead_timer;	/* closes a write_dead connection */
+	char		*dead_why;
 	struct event	*drain_ev;	/* deferred on_drain after flush_now */
 
 	uint64_t	 frames_in, frames_out, bytes_in, bytes_out;
@@ -306,6 +309,9 @@ amp_conn_free(struct amp_conn *c)
 	event_free(c->finish_ev);
 	event_free(c->resume_ev);
 	event_free(c->unsent_ev);
+	if (c->dead_timer != NULL)
+		event_free(c->dead_timer);
+	free(c->dead_why);
 	event_free(c->drain_ev);
 	if (c->flush_timer != NULL)
 		event_free(c->flush_timer);
@@ -408,6 +414,10 @@ amp_send(struct amp_conn *c, json_t *box, struct frame_err *ferr)
 		snprintf(ferr->text, sizeof ferr->text, "connection closing");
 		return -1;
 	}
+	/* The peer stopped reading and the close is coming with its EOF:
+	 * what is sent now is dropped, and asks fail then, once. */
+	if (c->write_dead)
+		return 0;
 	if (frame_encode(out, box, c->limit, ferr) == -1) {
 		log_warn("%s: not sent: %s", c->name, ferr->text);
 		return -1;
@@ -849,12 +859,54 @@ amp_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+amp_dead_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct amp_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	amp_conn_close(c, c->dead_why, 0);
+}
+
+/*
+ * A write failed (EPIPE: the peer is gone), but what the peer sent before
+ * it went may still be unread, and a peer's last words (a result just
+ * before it died) must not be lost. So stop writing, keep reading until
+ * its EOF closes the connection, and close anyway after
+ * AMP_FLUSH_TIMEOUT in case the read side never ends.
+ */
+static void
+amp_write_failed(struct amp_conn *c, struct bufferevent *bev)
+{
+	struct timeval tv = { (time_t)AMP_FLUSH_TIMEOUT, 0 };
+	struct evbuffer *out = bufferevent_get_output(c->out);
+
+	xasprintf(&c->dead_why, "write error: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	c->write_dead = 1;
+	bufferevent_disable(bev, EV_WRITE);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	c->dead_timer = evtimer_new(bufferevent_get_base(c->in),
+	    amp_dead_timer_cb, c);
+	if (c->dead_timer == NULL)
+		fatalx("amp: cannot create a timer");
+	evtimer_add(c->dead_timer, &tv);
+}
+
+static void
 amp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct amp_conn *c = arg;
 	char why[256];
 
-	(void)bev;
+	/* libevent reports a write to a gone peer as ERROR or as EOF, but
+	 * always on the writing side. */
+	if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) &&
+	    (what & BEV_EVENT_WRITING) && !(what & BEV_EVENT_READING) &&
+	    !c->closing && !c->write_dead) {
+		amp_write_failed(c, bev);
+		return;
+	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof why, "closed by peer");
 	else if (what & BEV_EVENT_ERROR)

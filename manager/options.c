@@ -1,0 +1,442 @@
+/*
+ * options.c - distmgr's command line: getopt_long with short and long
+ * forms, --help and --version, and a clear sentence for every mistake.
+ *
+ * It only parses and checks what can be checked without the suites: it
+ * must never start a process, touch the cache or exit by itself (main
+ * decides on the exit code). The expression languages of -k, --tags and
+ * --shard are compiled by run.c, which owns the selection.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "manager.h"
+#include "protocol.h"
+
+enum {
+	O_WORKER = 256, O_NO_FORK, O_DIST, O_TAGS, O_SHARD, O_LIST, O_JSON,
+	O_FF, O_NO_FF, O_LF, O_RANDOM, O_MAXFAIL, O_RERUNS, O_TIMEOUT,
+	O_TIMEOUT_MULT, O_MAX_RESTART, O_CACHE_DIR, O_NO_CACHE, O_HEARTBEAT,
+	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB,
+};
+
+static const struct option opt_long[] = {
+	{ "jobs", required_argument, NULL, 'j' },
+	{ "worker", required_argument, NULL, O_WORKER },
+	{ "no-fork", no_argument, NULL, O_NO_FORK },
+	{ "dist", required_argument, NULL, O_DIST },
+	{ "keyword", required_argument, NULL, 'k' },
+	{ "tags", required_argument, NULL, O_TAGS },
+	{ "shard", required_argument, NULL, O_SHARD },
+	{ "list", no_argument, NULL, O_LIST },
+	{ "json", optional_argument, NULL, O_JSON },
+	{ "junit-xml", required_argument, NULL, O_JUNIT },
+	{ "tap", required_argument, NULL, O_TAP },
+	{ "web", required_argument, NULL, O_WEB },
+	{ "ff", no_argument, NULL, O_FF },
+	{ "failed-first", no_argument, NULL, O_FF },
+	{ "no-ff", no_argument, NULL, O_NO_FF },
+	{ "lf", no_argument, NULL, O_LF },
+	{ "last-failed", no_argument, NULL, O_LF },
+	{ "random-order", optional_argument, NULL, O_RANDOM },
+	{ "exitfirst", no_argument, NULL, 'x' },
+	{ "maxfail", required_argument, NULL, O_MAXFAIL },
+	{ "reruns", required_argument, NULL, O_RERUNS },
+	{ "timeout", required_argument, NULL, O_TIMEOUT },
+	{ "timeout-multiplier", required_argument, NULL, O_TIMEOUT_MULT },
+	{ "max-worker-restart", required_argument, NULL, O_MAX_RESTART },
+	{ "cache-dir", required_argument, NULL, O_CACHE_DIR },
+	{ "no-cache", no_argument, NULL, O_NO_CACHE },
+	{ "heartbeat", required_argument, NULL, O_HEARTBEAT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "durations", required_argument, NULL, O_DURATIONS },
+	{ "color", required_argument, NULL, O_COLOR },
+	{ "colour", required_argument, NULL, O_COLOR },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+void
+opt_usage(FILE *fp)
+{
+	fputs(
+"usage: distmgr [options] suite.so [more.so ...]\n"
+"\n"
+"Runs the tests of each suite across worker processes and reports every\n"
+"result once.\n"
+"\n"
+"Workers:\n"
+"  -j, --jobs N|auto        N local workers (default auto: one per CPU);\n"
+"                           0: one worker, no distribution\n"
+"      --worker PATH        the distworker program to start\n"
+"      --no-fork            run tests inside the workers, not in a forked\n"
+"                           child each (faster; a crash costs a worker)\n"
+"      --dist load|each|no  share the tests out (load, the default), run\n"
+"                           every test on every worker (each), or use one\n"
+"                           worker (no)\n"
+"      --max-worker-restart N  replace at most N lost workers (default 4x -j)\n"
+"      --heartbeat S        a worker silent for S seconds is hung (default\n"
+"                           10; 0: never)\n"
+"\n"
+"Selection and order:\n"
+"  -k EXPR                  only tests whose suite/name matches EXPR (globs,\n"
+"                           substrings, not, and, or, parentheses)\n"
+"      --tags EXPR          only tests whose tags satisfy EXPR\n"
+"      --shard I/N          only the I-th of N stable shards\n"
+"      --list               list the selected tests and exit\n"
+"      --list --json        the same as JSON\n"
+"      --ff, --no-ff        run last run's failures first (default on)\n"
+"      --lf                 run only last run's failures\n"
+"      --random-order[=SEED]  shuffle (the seed is printed for repeating)\n"
+"      --cache-dir DIR      where durations and failures are kept\n"
+"                           (default .distmgr)\n"
+"      --no-cache           neither read nor write the cache\n"
+"\n"
+"Running:\n"
+"  -x, --exitfirst          stop at the first failure\n"
+"      --maxfail N          stop after N failures\n"
+"      --reruns N           run a failed test again up to N times; one that\n"
+"                           then passes is reported flaky\n"
+"      --timeout S          seconds for tests that set none (default 300;\n"
+"                           0: no limit)\n"
+"      --timeout-multiplier F  scale every test's timeout by F\n"
+"\n"
+"Output:\n"
+"      --junit-xml FILE     also write a JUnit XML report\n"
+"      --tap FILE|-         also write TAP (-: stdout, instead of the terminal)\n"
+"      --json[=FILE|-]      also write JSON lines, one event each (default\n"
+"                           stdout, instead of the terminal); with --list:\n"
+"                           the list as JSON\n"
+"      --web [ADDR:]PORT    serve a live dashboard (ADDR 127.0.0.1)\n"
+"  -v, --verbose            a line per test and per worker (-vv: more)\n"
+"  -q, --quiet              the summary only\n"
+"      --durations N        show the N slowest tests\n"
+"      --color WHEN         auto, always or never (NO_COLOR is honoured)\n"
+"  -h, --help               this text\n"
+"  -V, --version            the version\n"
+"\n"
+"Exit status: 0 all passed, 1 some failed, 2 interrupted, 3 internal\n"
+"error, 4 usage error, 5 no tests collected.\n", fp);
+}
+
+static int
+opt_int(const char *name, const char *text, long min, long max, long *out,
+    char *why, size_t whylen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < min || v > max) {
+		snprintf(why, whylen, "%s wants a whole number from %ld to %ld, "
+		    "not '%s'", name, min, max, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+opt_num(const char *name, const char *text, double min, double *out,
+    char *why, size_t whylen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno != 0 || end == text || *end != '\0' || !isfinite(v) ||
+	    v < min) {
+		snprintf(why, whylen, "%s wants a number of at least %g, not "
+		    "'%s'", name, min, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+opt_jobs(struct options *o, const char *text, char *why, size_t whylen)
+{
+	long v;
+
+	if (strcmp(text, "auto") == 0) {
+		o->jobs = OPT_JOBS_AUTO;
+		return 0;
+	}
+	if (opt_int("-j", text, 0, 4096, &v, why, whylen) == -1) {
+		snprintf(why, whylen, "-j wants a number of workers from 0 to "
+		    "4096 or 'auto', not '%s'", text);
+		return -1;
+	}
+	o->jobs = (int)v;
+	return 0;
+}
+
+static int
+opt_word(const char *name, const char *text, const char *const *words,
+    int *out, char *why, size_t whylen)
+{
+	int i;
+
+	for (i = 0; words[i] != NULL; i++)
+		if (strcmp(text, words[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	snprintf(why, whylen, "%s wants one of", name);
+	for (i = 0; words[i] != NULL; i++)
+		snprintf(why + strlen(why), whylen - strlen(why), "%s %s",
+		    i == 0 ? "" : (words[i + 1] == NULL ? " or" : ","),
+		    words[i]);
+	snprintf(why + strlen(why), whylen - strlen(why), ", not '%s'", text);
+	return -1;
+}
+
+static void
+opt_defaults(struct options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->jobs = OPT_JOBS_AUTO;
+	o->boxed = 1;
+	o->dist = DIST_LOAD;
+	o->ff = 1;
+	o->seed = -1;
+	o->timeout = OPT_DEFAULT_TIMEOUT;
+	o->timeout_multiplier = 1.0;
+	o->max_worker_restart = -1;
+	o->heartbeat = OPT_DEFAULT_HEARTBEAT;
+	o->color = COLOR_AUTO;
+}
+
+/* One option that takes a value or changes a setting; 0 or -1. */
+static int
+opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
+{
+	static const char *const dists[] = { "load", "each", "no", NULL };
+	static const char *const colors[] = { "auto", "always", "never", NULL };
+	long v;
+	int w;
+
+	switch (c) {
+	case 'j':
+		return opt_jobs(o, arg, why, whylen);
+	case O_WORKER:
+		o->worker = arg;
+		return 0;
+	case O_NO_FORK:
+		o->boxed = 0;
+		return 0;
+	case O_DIST:
+		if (opt_word("--dist", arg, dists, &w, why, whylen) == -1)
+			return -1;
+		o->dist = (enum dist_mode)w;
+		return 0;
+	case 'k':
+		o->kexpr = arg;
+		return 0;
+	case O_TAGS:
+		o->tags = arg;
+		return 0;
+	case O_SHARD:
+		o->shard = arg;
+		return 0;
+	case O_LIST:
+		o->list = 1;
+		return 0;
+	case O_JSON:
+		/* With --list it asks for the list as JSON; in a run, for
+		 * the JSON lines reporter, on stdout unless a FILE is given. */
+		o->list_json = 1;
+		o->json = arg != NULL ? arg : "-";
+		return 0;
+	case O_JUNIT:
+		o->junit_xml = arg;
+		return 0;
+	case O_TAP:
+		o->tap = arg;
+		return 0;
+	case O_WEB:
+		o->web = arg;
+		return 0;
+	case O_FF:
+		o->ff = 1;
+		return 0;
+	case O_NO_FF:
+		o->ff = 0;
+		return 0;
+	case O_LF:
+		o->lf = 1;
+		return 0;
+	case O_RANDOM:
+		o->random_order = 1;
+		if (arg == NULL)
+			return 0;
+		if (opt_int("--random-order", arg, 0, LONG_MAX, &v, why,
+		    whylen) == -1)
+			return -1;
+		o->seed = v;
+		return 0;
+	case 'x':
+		o->maxfail = 1;
+		return 0;
+	case O_MAXFAIL:
+		if (opt_int("--maxfail", arg, 1, LONG_MAX, &v, why,
+		    whylen) == -1)
+			return -1;
+		o->maxfail = (size_t)v;
+		return 0;
+	case O_RERUNS:
+		if (opt_int("--reruns", arg, 0, 100, &v, why, whylen) == -1)
+			return -1;
+		o->reruns = (int)v;
+		return 0;
+	case O_TIMEOUT:
+		return opt_num("--timeout", arg, 0, &o->timeout, why, whylen);
+	case O_TIMEOUT_MULT:
+		if (opt_num("--timeout-multiplier", arg, 0,
+		    &o->timeout_multiplier, why, whylen) == -1)
+			return -1;
+		if (o->timeout_multiplier == 0) {
+			snprintf(why, whylen, "--timeout-multiplier must be "
+			    "more than 0 (use --timeout 0 for no limit)");
+			return -1;
+		}
+		return 0;
+	case O_MAX_RESTART:
+		if (opt_int("--max-worker-restart", arg, 0, INT_MAX, &v, why,
+		    whylen) == -1)
+			return -1;
+		o->max_worker_restart = (int)v;
+		return 0;
+	case O_CACHE_DIR:
+		o->cache_dir = arg;
+		return 0;
+	case O_NO_CACHE:
+		o->no_cache = 1;
+		return 0;
+	case O_HEARTBEAT:
+		return opt_num("--heartbeat", arg, 0, &o->heartbeat, why,
+		    whylen);
+	case 'v':
+		if (o->verbosity < 0)
+			o->verbosity = 0;
+		o->verbosity++;
+		return 0;
+	case 'q':
+		o->verbosity = -1;
+		return 0;
+	case O_DURATIONS:
+		if (opt_int("--durations", arg, 0, INT_MAX, &v, why,
+		    whylen) == -1)
+			return -1;
+		o->durations = (int)v;
+		return 0;
+	case O_COLOR:
+		if (opt_word("--color", arg, colors, &w, why, whylen) == -1)
+			return -1;
+		o->color = (enum color_mode)w;
+		return 0;
+	}
+	snprintf(why, whylen, "unknown option");
+	return -1;
+}
+
+/* What cannot be seen one option at a time. */
+static int
+opt_check(const struct options *o, char *why, size_t whylen)
+{
+	if (o->nsuites == 0) {
+		snprintf(why, whylen, "no suite given (distmgr [options] "
+		    "suite.so ...)");
+		return -1;
+	}
+	if (o->list && (o->junit_xml != NULL || o->tap != NULL ||
+	    o->web != NULL || (o->json != NULL && strcmp(o->json, "-") != 0))) {
+		snprintf(why, whylen, "--list runs nothing to report: drop "
+		    "--junit-xml, --tap, --web and --json=FILE");
+		return -1;
+	}
+	if (o->tap != NULL && o->json != NULL && strcmp(o->tap, "-") == 0 &&
+	    strcmp(o->json, "-") == 0) {
+		snprintf(why, whylen, "--tap - and --json cannot both write "
+		    "to stdout");
+		return -1;
+	}
+	if (o->dist == DIST_EACH && o->jobs == 0) {
+		snprintf(why, whylen, "--dist each needs workers; -j 0 "
+		    "means none");
+		return -1;
+	}
+	return 0;
+}
+
+enum opt_result
+opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
+    size_t whylen)
+{
+	int c;
+
+	opt_defaults(o);
+	why[0] = '\0';
+	optind = 0;	/* 0: glibc starts afresh, permutation state too */
+	opterr = 0;
+	/* Options may follow the suites, as with pytest; the leading ':'
+	 * tells a missing value from an unknown option. */
+	while ((c = getopt_long(argc, argv, ":j:k:xvqhV", opt_long,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			opt_usage(out);
+			return OPT_EXIT;
+		case 'V':
+			fprintf(out, "distmgr %s (protocol %d)\n", DM_VERSION,
+			    DM_PROTOCOL_VERSION);
+			return OPT_EXIT;
+		case '?':
+			if (optopt != 0)
+				snprintf(why, whylen, "unknown option '-%c'",
+				    optopt);
+			else
+				snprintf(why, whylen, "unknown option '%s'",
+				    argv[optind - 1]);
+			return OPT_BAD;
+		case ':':
+			snprintf(why, whylen, "option '%s' needs a value",
+			    argv[optind - 1]);
+			return OPT_BAD;
+		default:
+			if (opt_one(o, c, optarg, why, whylen) == -1)
+				return OPT_BAD;
+		}
+	}
+	o->argv = argv;
+	o->suites = argv + optind;
+	o->nsuites = (size_t)(argc - optind);
+	if (opt_check(o, why, whylen) == -1)
+		return OPT_BAD;
+	return OPT_RUN;
+}
+
+int
+opt_nworkers(const struct options *o)
+{
+	long n;
+
+	if (o->jobs == 0 || o->dist == DIST_NO)
+		return 1;
+	if (o->jobs > 0)
+		return o->jobs;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : (int)n;
+}

@@ -1,0 +1,777 @@
+/*
+ * scheduler.c - which tests go to which worker, and when: pure logic.
+ *
+ * The caller reports what happened (a worker is ready, a test started or
+ * ended, a batch was answered, a worker was lost) with its own clock and
+ * asks what to send. Nothing here does I/O, reads a clock or knows about
+ * connections, so every decision can be tested with made-up times.
+ *
+ * --dist load is list scheduling with prefetch. Each worker keeps about
+ * SCHED_LOW seconds of expected work in flight beyond the test it runs,
+ * so it never waits for the manager; more would strand tests behind a
+ * long one that another worker could have taken. A batch is sized to
+ * min(SCHED_HIGH, what is left / (2 x workers)), so batches shrink
+ * toward the end and the tail is short. Expected times are the history's
+ * durations plus the overhead observed in this run, or for tests without
+ * history the mean cost observed so far; until anything has been
+ * observed a worker gets one unknown test at a time.
+ *
+ * Invariant: a unit is in exactly one place (the queue, the rerun queue,
+ * a slot's pinned queue, a slot's flight list) or final, and becomes
+ * final exactly once. Units are linked through one next[] array, so the
+ * scheduler costs a few bytes per test, whatever the number of tests.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "manager.h"
+
+#define SCHED_LOW	0.005	/* seconds in flight beyond the running test */
+#define SCHED_HIGH	0.050	/* seconds of work in one batch at most */
+#define SCHED_GUESS	0.010	/* a test's cost before any was observed */
+#define SCHED_ALPHA	0.05	/* weight of a new observation in the means */
+
+enum { ST_QUEUED, ST_FLIGHT, ST_RUNNING, ST_FINAL };
+
+/* A list of units linked through next[], with what it is expected to
+ * cost: est_known for units with a known duration, plus nunknown units
+ * costed at the observed mean. */
+struct squeue {
+	uint32_t	 head, tail, n, nunknown;
+	double		 est_known;
+};
+
+struct sbatch {
+	uint32_t	 count, got;
+};
+
+struct sslot {
+	int		 up;
+	struct squeue	 flight;	/* sent, unstarted or running, in order */
+	uint32_t	 running;	/* SCHED_NONE */
+	double		 started;	/* when running began */
+	double		 busy_from;	/* when the current test could start */
+	struct sbatch	*b;		/* unanswered batches, oldest first */
+	size_t		 bfirst, bn, bcap;
+	struct squeue	 pinned;	/* --dist each: this slot's units */
+};
+
+struct sched {
+	struct sched_config cfg;
+	uint32_t	 ntests, nunits;
+	uint32_t	*next;
+	uint8_t		*state;
+	uint8_t		*attempts;
+	int16_t		*last;		/* slot of the last attempt, -1 none */
+	float		*est;		/* per test */
+	struct squeue	 queue;		/* --dist load */
+	struct squeue	 reruns;	/* failed, to run again elsewhere */
+	struct sslot	*slots;
+	int		 nup;
+	uint32_t	 nfinal;
+	size_t		 nfailures;
+	int		 stopping;
+	double		 mean;		/* observed cost of a test; 0 none yet */
+	double		 overhead;	/* observed cost beyond known durations */
+};
+
+/* ---- lists ------------------------------------------------------------ */
+
+static void
+sq_init(struct squeue *q)
+{
+	memset(q, 0, sizeof *q);
+	q->head = q->tail = SCHED_NONE;
+}
+
+static uint32_t
+unit_test(const struct sched *s, uint32_t u)
+{
+	return s->cfg.each ? u % s->ntests : u;
+}
+
+static void
+sq_account(struct sched *s, struct squeue *q, uint32_t u, int sign)
+{
+	float e = s->est[unit_test(s, u)];
+
+	if (e < 0)
+		q->nunknown += sign;
+	else
+		q->est_known += sign * (double)e;
+	q->n += sign;
+	if (q->n == 0 || q->est_known < 0)
+		q->est_known = 0;
+}
+
+static void
+sq_push_tail(struct sched *s, struct squeue *q, uint32_t u)
+{
+	s->next[u] = SCHED_NONE;
+	if (q->tail == SCHED_NONE)
+		q->head = u;
+	else
+		s->next[q->tail] = u;
+	q->tail = u;
+	sq_account(s, q, u, 1);
+}
+
+static void
+sq_push_head(struct sched *s, struct squeue *q, uint32_t u)
+{
+	s->next[u] = q->head;
+	q->head = u;
+	if (q->tail == SCHED_NONE)
+		q->tail = u;
+	sq_account(s, q, u, 1);
+}
+
+/* Removes u, found after prev (SCHED_NONE: u is the head). */
+static void
+sq_unlink(struct sched *s, struct squeue *q, uint32_t prev, uint32_t u)
+{
+	if (prev == SCHED_NONE)
+		q->head = s->next[u];
+	else
+		s->next[prev] = s->next[u];
+	if (q->tail == u)
+		q->tail = prev;
+	s->next[u] = SCHED_NONE;
+	sq_account(s, q, u, -1);
+}
+
+static uint32_t
+sq_pop(struct sched *s, struct squeue *q)
+{
+	uint32_t u = q->head;
+
+	if (u != SCHED_NONE)
+		sq_unlink(s, q, SCHED_NONE, u);
+	return u;
+}
+
+/* Removes u wherever it is in q; 0, or -1 when it is not there. Results
+ * come in order, so u is nearly always the head. */
+static int
+sq_remove(struct sched *s, struct squeue *q, uint32_t u)
+{
+	uint32_t prev = SCHED_NONE, v;
+
+	for (v = q->head; v != SCHED_NONE; prev = v, v = s->next[v])
+		if (v == u) {
+			sq_unlink(s, q, prev, u);
+			return 0;
+		}
+	return -1;
+}
+
+/* ---- estimates -------------------------------------------------------- */
+
+static double
+sched_mean(const struct sched *s)
+{
+	return s->mean > 0 ? s->mean : SCHED_GUESS;
+}
+
+static double
+unit_est(const struct sched *s, uint32_t u)
+{
+	float e = s->est[unit_test(s, u)];
+
+	return e < 0 ? sched_mean(s) : (double)e + s->overhead;
+}
+
+static double
+sq_est(const struct sched *s, const struct squeue *q)
+{
+	return q->est_known + (q->n - q->nunknown) * s->overhead +
+	    q->nunknown * sched_mean(s);
+}
+
+/* Expected seconds until slot has nothing left of what it was sent. A
+ * test past its expected time is assumed to run as long again, so that
+ * nothing is prefetched behind a test that turns out long. */
+static double
+slot_left(const struct sched *s, const struct sslot *w, double now)
+{
+	double left = sq_est(s, &w->flight), e, ran;
+
+	if (w->running != SCHED_NONE) {
+		e = unit_est(s, w->running);
+		left -= e;	/* flight counts it; the clock says more */
+		ran = now - w->started;
+		left += ran < e ? e - ran : ran;
+	}
+	return left < 0 ? 0 : left;
+}
+
+static void
+sched_observe(struct sched *s, uint32_t u, double cost)
+{
+	float e = s->est[unit_test(s, u)];
+	double extra;
+
+	if (cost < 0)
+		cost = 0;
+	if (e < 0) {
+		s->mean = s->mean > 0 ? s->mean + SCHED_ALPHA * (cost - s->mean)
+		    : (cost > 1e-6 ? cost : 1e-6);
+		return;
+	}
+	extra = cost - (double)e;
+	if (extra < 0)
+		extra = 0;
+	s->overhead += SCHED_ALPHA * (extra - s->overhead);
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+struct sched *
+sched_new(const struct sched_config *cfg, uint32_t ntests,
+    const uint32_t *order, const float *est)
+{
+	struct sched *s;
+	uint64_t nunits;
+	uint32_t i, u;
+	int w;
+
+	if (cfg->nslots < 1 || cfg->nslots > INT16_MAX)
+		return NULL;
+	nunits = cfg->each ? (uint64_t)ntests * (uint64_t)cfg->nslots : ntests;
+	if (nunits >= SCHED_NONE)
+		return NULL;
+	s = xcalloc(1, sizeof *s);
+	s->cfg = *cfg;
+	s->ntests = ntests;
+	s->nunits = (uint32_t)nunits;
+	s->next = xcalloc(s->nunits + 1, sizeof *s->next);
+	s->state = xcalloc(s->nunits + 1, 1);
+	s->attempts = xcalloc(s->nunits + 1, 1);
+	s->last = xcalloc(s->nunits + 1, sizeof *s->last);
+	s->est = xcalloc(ntests + 1, sizeof *s->est);
+	for (i = 0; i < ntests; i++)
+		s->est[i] = est != NULL ? est[i] : SCHED_EST_NONE;
+	sq_init(&s->queue);
+	sq_init(&s->reruns);
+	s->slots = xcalloc((size_t)cfg->nslots, sizeof *s->slots);
+	for (w = 0; w < cfg->nslots; w++) {
+		sq_init(&s->slots[w].flight);
+		sq_init(&s->slots[w].pinned);
+		s->slots[w].running = SCHED_NONE;
+	}
+	for (u = 0; u < s->nunits; u++)
+		s->last[u] = -1;
+	for (w = 0; w < (cfg->each ? cfg->nslots : 1); w++)
+		for (i = 0; i < ntests; i++) {
+			u = (uint32_t)w * ntests + (order != NULL ? order[i] : i);
+			sq_push_tail(s, cfg->each ? &s->slots[w].pinned :
+			    &s->queue, u);
+		}
+	return s;
+}
+
+void
+sched_free(struct sched *s)
+{
+	int w;
+
+	if (s == NULL)
+		return;
+	for (w = 0; w < s->cfg.nslots; w++)
+		free(s->slots[w].b);
+	free(s->slots);
+	free(s->next);
+	free(s->state);
+	free(s->attempts);
+	free(s->last);
+	free(s->est);
+	free(s);
+}
+
+uint32_t
+sched_nunits(const struct sched *s)
+{
+	return s->nunits;
+}
+
+uint32_t
+sched_unit_test(const struct sched *s, uint32_t u)
+{
+	return unit_test(s, u);
+}
+
+int
+sched_unit_slot(const struct sched *s, uint32_t u)
+{
+	return s->cfg.each ? (int)(u / s->ntests) : -1;
+}
+
+uint32_t
+sched_unit_of(const struct sched *s, int slot, uint32_t test)
+{
+	return s->cfg.each ? (uint32_t)slot * s->ntests + test : test;
+}
+
+size_t
+sched_memory(const struct sched *s)
+{
+	return sizeof *s + (size_t)(s->nunits + 1) * (sizeof *s->next + 2 +
+	    sizeof *s->last) + (size_t)(s->ntests + 1) * sizeof *s->est +
+	    (size_t)s->cfg.nslots * sizeof *s->slots;
+}
+
+/* ---- handing out -------------------------------------------------------- */
+
+static struct sslot *
+slot_get(struct sched *s, int slot)
+{
+	if (slot < 0 || slot >= s->cfg.nslots)
+		return NULL;
+	return &s->slots[slot];
+}
+
+void
+sched_worker_up(struct sched *s, int slot, double now)
+{
+	struct sslot *w = slot_get(s, slot);
+
+	if (w == NULL || w->up)
+		return;
+	w->up = 1;
+	w->busy_from = now;
+	s->nup++;
+}
+
+static void
+slot_batch_open(struct sslot *w, uint32_t count)
+{
+	size_t i;
+
+	if (w->bn == w->bcap) {
+		/* Unwrap into a bigger array: batches are few. */
+		struct sbatch *nb = xcalloc(w->bcap ? w->bcap * 2 : 4,
+		    sizeof *nb);
+
+		for (i = 0; i < w->bn; i++)
+			nb[i] = w->b[(w->bfirst + i) % w->bcap];
+		free(w->b);
+		w->b = nb;
+		w->bfirst = 0;
+		w->bcap = w->bcap ? w->bcap * 2 : 4;
+	}
+	w->b[(w->bfirst + w->bn) % w->bcap].count = count;
+	w->b[(w->bfirst + w->bn) % w->bcap].got = 0;
+	w->bn++;
+}
+
+/* A rerun that may go to slot: another worker than last time, unless
+ * slot is the only one up. */
+static uint32_t
+sched_take_rerun(struct sched *s, int slot)
+{
+	uint32_t prev = SCHED_NONE, u;
+
+	for (u = s->reruns.head; u != SCHED_NONE; prev = u, u = s->next[u])
+		if (s->last[u] != slot || s->nup <= 1) {
+			sq_unlink(s, &s->reruns, prev, u);
+			return u;
+		}
+	return SCHED_NONE;
+}
+
+static void
+slot_send(struct sched *s, struct sslot *w, uint32_t u)
+{
+	s->state[u] = ST_FLIGHT;
+	sq_push_tail(s, &w->flight, u);
+}
+
+size_t
+sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
+    size_t max)
+{
+	struct sslot *w = slot_get(s, slot);
+	struct squeue *q;
+	double left, budget, got = 0, e;
+	size_t n = 0;
+	uint32_t u;
+
+	if (w == NULL || !w->up || s->stopping || max == 0)
+		return 0;
+	q = s->cfg.each ? &w->pinned : &s->queue;
+	if (q->n == 0 && (s->cfg.each || s->reruns.n == 0))
+		return 0;
+	left = slot_left(s, w, now);
+	if (w->flight.n > 0 && (left >= SCHED_LOW ||
+	    w->flight.n >= 2 * SCHED_MAX_BATCH))
+		return 0;
+	budget = sq_est(s, q) / (2.0 * (s->cfg.each ? 1 : s->nup));
+	if (budget > SCHED_HIGH)
+		budget = SCHED_HIGH;
+	if (max > SCHED_MAX_BATCH)
+		max = SCHED_MAX_BATCH;
+	/* Nothing observed yet: one unknown test at a time, so that a first
+	 * guess cannot commit a worker to a pile of long tests. */
+	if (s->mean == 0 && q->nunknown > 0 && q->nunknown == q->n)
+		max = 1;
+	while (n < max) {
+		u = s->cfg.each ? SCHED_NONE : sched_take_rerun(s, slot);
+		if (u == SCHED_NONE) {
+			if (q->head == SCHED_NONE)
+				break;
+			e = unit_est(s, q->head);
+			if (n > 0 && got + e > budget)
+				break;
+			u = sq_pop(s, q);
+		} else
+			e = unit_est(s, u);
+		got += e;
+		if (w->flight.n == 0)
+			w->busy_from = now;
+		slot_send(s, w, u);
+		units[n++] = u;
+	}
+	if (n > 0)
+		slot_batch_open(w, (uint32_t)n);
+	return n;
+}
+
+void
+sched_started(struct sched *s, int slot, uint32_t u, double now)
+{
+	struct sslot *w = slot_get(s, slot);
+	uint32_t v;
+
+	if (w == NULL || u >= s->nunits || s->state[u] != ST_FLIGHT)
+		return;
+	/* Only a unit this slot holds (nearly always the first): a stray
+	 * start changes nothing. */
+	for (v = w->flight.head; v != SCHED_NONE && v != u; v = s->next[v])
+		;
+	if (v == SCHED_NONE)
+		return;
+	if (w->running != SCHED_NONE && s->state[w->running] == ST_RUNNING)
+		s->state[w->running] = ST_FLIGHT;
+	s->state[u] = ST_RUNNING;
+	w->running = u;
+	w->started = now;
+}
+
+/* ---- results ------------------------------------------------------------ */
+
+static void
+slot_batch_count(struct sslot *w)
+{
+	size_t i;
+	struct sbatch *b;
+
+	for (i = 0; i < w->bn; i++) {
+		b = &w->b[(w->bfirst + i) % w->bcap];
+		if (b->got < b->count) {
+			b->got++;
+			return;
+		}
+	}
+}
+
+static int
+is_rerunnable(enum outcome o)
+{
+	return o == OUT_FAIL || o == OUT_ERROR || o == OUT_CRASH ||
+	    o == OUT_TIMEOUT;
+}
+
+static void
+sched_final(struct sched *s, uint32_t u, enum outcome o)
+{
+	s->state[u] = ST_FINAL;
+	s->nfinal++;
+	if (o != OUT_NOT_RUN && s->cfg.is_failure != NULL &&
+	    s->cfg.is_failure(o))
+		s->nfailures++;
+}
+
+enum sched_verdict
+sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
+    double now, enum outcome *final)
+{
+	struct sslot *w = slot_get(s, slot);
+
+	if (w == NULL || u >= s->nunits || (s->state[u] != ST_FLIGHT &&
+	    s->state[u] != ST_RUNNING))
+		return SCHED_IGNORED;
+	if (sq_remove(s, &w->flight, u) == -1)
+		return SCHED_IGNORED;
+	slot_batch_count(w);
+	/* From the previous result (or the send to an idle worker) to this
+	 * one: the worker's whole cost of a test, overhead included. */
+	sched_observe(s, u, now - w->busy_from);
+	w->busy_from = now;
+	if (w->running == u)
+		w->running = SCHED_NONE;
+	s->last[u] = (int16_t)slot;
+	if (s->attempts[u] < UINT8_MAX)
+		s->attempts[u]++;
+	if (is_rerunnable(o) && !s->stopping &&
+	    s->attempts[u] <= s->cfg.reruns) {
+		s->state[u] = ST_QUEUED;
+		if (s->cfg.each)
+			sq_push_head(s, &w->pinned, u);
+		else
+			sq_push_tail(s, &s->reruns, u);
+		return SCHED_RERUN;
+	}
+	if (o == OUT_PASS && s->attempts[u] > 1)
+		o = OUT_FLAKY;
+	sched_final(s, u, o);
+	*final = o;
+	return SCHED_FINAL;
+}
+
+/* Moves slot's unstarted units (all but `keep`) back to the front of
+ * their queue, in the order they were sent. */
+static size_t
+slot_requeue(struct sched *s, struct sslot *w, uint32_t keep, size_t limit)
+{
+	struct squeue *q = s->cfg.each ? &w->pinned : &s->queue;
+	uint32_t tmp = SCHED_NONE, u, prev = SCHED_NONE, moved = 0;
+
+	/* Detach up to limit units (not keep) onto a reversed stack, then
+	 * push each to the front: the queue gets them in their old order. */
+	for (u = w->flight.head; u != SCHED_NONE && moved < limit;) {
+		uint32_t nx = s->next[u];
+
+		if (u == keep) {
+			prev = u;
+			u = nx;
+			continue;
+		}
+		sq_unlink(s, &w->flight, prev, u);
+		s->state[u] = ST_QUEUED;
+		s->next[u] = tmp;
+		tmp = u;
+		moved++;
+		u = nx;
+	}
+	while (tmp != SCHED_NONE) {
+		u = tmp;
+		tmp = s->next[u];
+		sq_push_head(s, q, u);
+	}
+	return moved;
+}
+
+size_t
+sched_batch_done(struct sched *s, int slot, double now)
+{
+	struct sslot *w = slot_get(s, slot);
+	struct sbatch b;
+	size_t left;
+
+	(void)now;
+	if (w == NULL || w->bn == 0)
+		return 0;
+	b = w->b[w->bfirst];
+	w->bfirst = (w->bfirst + 1) % w->bcap;
+	w->bn--;
+	if (b.got >= b.count)
+		return 0;
+	/* The batch ended without every result (cancelled, or a worker that
+	 * answers too soon): those units are the oldest still in flight. */
+	left = slot_requeue(s, w, SCHED_NONE, b.count - b.got);
+	if (w->running != SCHED_NONE && s->state[w->running] != ST_RUNNING)
+		w->running = SCHED_NONE;
+	return left;
+}
+
+size_t
+sched_take_back(struct sched *s, int slot)
+{
+	struct sslot *w = slot_get(s, slot);
+
+	if (w == NULL)
+		return 0;
+	return slot_requeue(s, w, w->running, SIZE_MAX);
+}
+
+void
+sched_worker_lost(struct sched *s, int slot, uint32_t *running)
+{
+	struct sslot *w = slot_get(s, slot);
+
+	*running = SCHED_NONE;
+	if (w == NULL)
+		return;
+	/* A unit whose start was not heard goes back with the rest: the
+	 * worker announces a test before it runs it. */
+	*running = w->running;
+	slot_requeue(s, w, w->running, SIZE_MAX);
+	w->bn = 0;
+	w->bfirst = 0;
+	if (w->up) {
+		w->up = 0;
+		s->nup--;
+	}
+}
+
+int
+sched_running(const struct sched *s, int slot, uint32_t *u, double *since)
+{
+	const struct sslot *w;
+
+	if (slot < 0 || slot >= s->cfg.nslots)
+		return 0;
+	w = &s->slots[slot];
+	if (w->running == SCHED_NONE)
+		return 0;
+	*u = w->running;
+	*since = w->started;
+	return 1;
+}
+
+size_t
+sched_inflight(const struct sched *s, int slot)
+{
+	if (slot < 0 || slot >= s->cfg.nslots)
+		return 0;
+	return s->slots[slot].flight.n;
+}
+
+/* ---- stopping ----------------------------------------------------------- */
+
+void
+sched_stop(struct sched *s)
+{
+	s->stopping = 1;
+}
+
+int
+sched_stopping(const struct sched *s)
+{
+	return s->stopping;
+}
+
+int
+sched_maxfail_hit(const struct sched *s)
+{
+	return s->cfg.maxfail > 0 && s->nfailures >= s->cfg.maxfail;
+}
+
+size_t
+sched_drain(struct sched *s, int slot, uint32_t *units, size_t max)
+{
+	struct squeue *q;
+	size_t n = 0;
+	uint32_t u;
+
+	if (s->cfg.each) {
+		if (slot_get(s, slot) == NULL)
+			return 0;
+		q = &s->slots[slot].pinned;
+	} else
+		q = s->reruns.n > 0 ? &s->reruns : &s->queue;
+	while (n < max) {
+		if ((u = sq_pop(s, q)) == SCHED_NONE) {
+			if (s->cfg.each || q == &s->queue)
+				break;
+			q = &s->queue;
+			continue;
+		}
+		sched_final(s, u, OUT_NOT_RUN);
+		units[n++] = u;
+	}
+	return n;
+}
+
+uint32_t
+sched_nfinal(const struct sched *s)
+{
+	return s->nfinal;
+}
+
+int
+sched_finished(const struct sched *s)
+{
+	return s->nfinal == s->nunits;
+}
+
+/* ---- order -------------------------------------------------------------- */
+
+struct okey {
+	uint32_t	 i;		/* the test */
+	uint32_t	 pos;		/* its place before sorting */
+	uint8_t		 failed;
+	float		 est;
+};
+
+static int
+okey_cmp(const void *a, const void *b)
+{
+	const struct okey *x = a, *y = b;
+
+	if (x->failed != y->failed)
+		return x->failed ? -1 : 1;
+	if (x->est != y->est)
+		return x->est > y->est ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;	/* stable */
+}
+
+/* splitmix64: a seed gives the same shuffle on every machine. */
+static uint64_t
+order_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void
+order_shuffle(struct okey *k, uint32_t n, uint64_t seed)
+{
+	struct okey t;
+	uint32_t i, j;
+
+	for (i = n; i > 1; i--) {	/* Fisher-Yates */
+		j = (uint32_t)(order_rand(&seed) % i);
+		t = k[i - 1];
+		k[i - 1] = k[j];
+		k[j] = t;
+	}
+	for (i = 0; i < n; i++)
+		k[i].pos = i;
+}
+
+void
+sched_order(uint32_t n, const float *est, const uint8_t *failed, int ff,
+    long long seed, uint32_t *order)
+{
+	struct okey *k = xcalloc(n + 1, sizeof *k);
+	double sum = 0;
+	uint32_t i, nknown = 0;
+	float mean;
+
+	for (i = 0; i < n; i++)
+		if (est != NULL && est[i] >= 0) {
+			sum += est[i];
+			nknown++;
+		}
+	mean = nknown > 0 ? (float)(sum / nknown) : 0;
+	for (i = 0; i < n; i++) {
+		k[i].i = k[i].pos = i;
+		k[i].failed = ff && failed != NULL && failed[i];
+		/* A shuffle replaces the duration order; unknown durations
+		 * count as the mean of the known ones. */
+		k[i].est = nknown == 0 || seed >= 0 ? 0 :
+		    (est[i] >= 0 ? est[i] : mean);
+	}
+	if (seed >= 0)
+		order_shuffle(k, n, (uint64_t)seed);
+	qsort(k, n, sizeof *k, okey_cmp);
+	for (i = 0; i < n; i++)
+		order[i] = k[i].i;
+	free(k);
+}
