@@ -80,6 +80,18 @@ lw_seconds(struct lastword_buf *b, double s)
 	b->text[b->len++] = (char)('0' + ms % 10);
 }
 
+/* Seconds as people read them and as the boxed runner's %g prints them:
+ * "0.5", "1", "2.25" -- the same digits without trailing zeros. */
+static void
+lw_seconds_short(struct lastword_buf *b, double s)
+{
+	lw_seconds(b, s);
+	while (b->text[b->len - 1] == '0')
+		b->len--;
+	if (b->text[b->len - 1] == '.')
+		b->len--;
+}
+
 static double
 lw_elapsed(void)
 {
@@ -184,7 +196,7 @@ lastword_timer(int sig)
 		return;
 	what.len = 0;
 	lw_str(&what, "timed out after ");
-	lw_seconds(&what, lastword_timeout);
+	lw_seconds_short(&what, lastword_timeout);
 	lw_str(&what, " s");
 	what.text[what.len] = '\0';
 	lw_send("timeout", what.text, "");

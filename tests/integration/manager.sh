@@ -33,7 +33,8 @@ for mode in boxed --no-fork; do
 	is "$(vlines "$OUT" | grep -c 'PASS mixed/pass')" 10 \
 	    "$mode: every pass is shown with -v"
 done
-like "$(vlines "$OUT" | grep mixed/segv)" "was killed by signal 11" \
+like "$(vlines "$OUT" | grep mixed/segv)" \
+    "died of SIGSEGV (Segmentation fault); the worker ran it in-process" \
     "in-process, the crash says the worker died of the signal"
 like "$ERR$OUT" "replacing worker" "in-process, lost workers are replaced"
 
