@@ -1180,7 +1180,7 @@ START_TEST(test_inproc_timeout)
 	w_ask(w, &r, "run", json_pack("{s:i, s:[i]}", "suite", h, "tests",
 	    (int)w_index(w, "deaths/timeout")));
 	assert_error(&r, "CONNECTION_LOST", NULL);
-	check_result(w, h, "deaths/timeout", "timeout", "timed out after 0.300 "
+	check_result(w, h, "deaths/timeout", "timeout", "timed out after 0.3 "
 	    "s; the worker ran it in-process and died with it", NULL, NULL);
 	ck_assert(json_get_num(w_result(w, h, "deaths/timeout"), "duration",
 	    0) >= 0.3);
