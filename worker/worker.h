@@ -245,8 +245,20 @@ int		 boxed_start(struct boxed *, const struct suite *,
 int		 boxed_busy(const struct boxed *);
 void		 boxed_stop(struct boxed *, enum runner_stop why);
 
-/* runner-boxer.c: each test forked by the suite's box helper
- * (distworker-box). boxer_new returns NULL when no helper is found. */
+/*
+ * runner-boxer.c: each test forked by the suite's box helper
+ * (distworker-box). boxer_new returns NULL when no helper is found.
+ *
+ * The hook for dm_lock, dm_unlock, dm_board_set, dm_board_get and
+ * dm_trail (distmgr(3)): a test's child sends each call as one request
+ * on a SOCK_SEQPACKET channel it inherits and blocks for the answer
+ * (host.c, box.h); the worker reads requests in boxer_sync_cb, from its
+ * event loop, while the test runs (one at a time: the running test is
+ * the one asking), and today answers each "not available" (-1). To give
+ * them meaning, ask the manager there (distmgr-protocol(7), "Worker to
+ * manager") and send the box_sync_reply, with the request's id, when
+ * its answer comes. In-process and without a helper the calls return -1.
+ */
 struct boxer;
 struct boxer	*boxer_new(struct event_base *, const struct runner_config *,
 		    runner_done_fn done, void *ctx);
