@@ -8,14 +8,20 @@
  *                            object a running distworker has mapped (its
  *                            libraries and the suite): what forking a
  *                            process shaped like the worker costs
- *   bench_worker boxed N     distworker --stdio, a child per test
+ *   bench_worker boxed N     distworker --stdio, a child per test, forked
+ *                            by its box helper (distworker-box)
+ *   bench_worker boxed-fork N
+ *                            the same with DISTWORKER_BOX=none: each child
+ *                            forked by the worker itself, as before the
+ *                            helper
  *   bench_worker inproc N    distworker --stdio with boxed false
  *
  * Each prints one line: "MODE N tests in S s: R/s, C us CPU per test",
  * where C counts the CPU time of every process doing the work (the
  * worker and its test children, or the floor's loop and its children;
  * not the reader): on a machine shared with other work it varies far
- * less than the wall-clock rate. The worker runs the
+ * less than the wall-clock rate (the helper's and its children's count
+ * once the worker reaps the helper as it exits). The worker runs the
  * suite build/suites/trivial.so; this process is the manager, and reads
  * every frame the worker sends without decoding its JSON (it only looks
  * for its answers and counts test_result tells), so that what is
@@ -272,15 +278,21 @@ main(int argc, char **argv)
 
 	log_init("bench_worker", LOG_LVL_WARN);
 	if (argc < 2 || n <= 0)
-		fatalx("usage: bench_worker floor|floor-worker|boxed|inproc N");
+		fatalx("usage: bench_worker floor|floor-worker|boxed|"
+		    "boxed-fork|inproc N");
 	if (strcmp(argv[1], "floor") == 0)
 		t = bench_floor(n, &cpu);
 	else if (strcmp(argv[1], "floor-worker") == 0) {
 		load_like_worker();
 		t = bench_floor(n, &cpu);
 	}
-	else if (strcmp(argv[1], "boxed") == 0)
+	else if (strcmp(argv[1], "boxed") == 0) {
+		unsetenv("DISTWORKER_BOX");
 		t = bench_worker(n, 1, &cpu);
+	} else if (strcmp(argv[1], "boxed-fork") == 0) {
+		setenv("DISTWORKER_BOX", "none", 1);
+		t = bench_worker(n, 1, &cpu);
+	}
 	else if (strcmp(argv[1], "inproc") == 0)
 		t = bench_worker(n, 0, &cpu);
 	else

@@ -10,16 +10,22 @@
  * process. It must stay cheap and must not allocate: it may run in a
  * child whose heap the test has just corrupted.
  */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common.h"
-#include "worker.h"
+#include "host.h"
+#include "box.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define HOST_LSAN 1
@@ -34,9 +40,15 @@
 
 static void DM_NORETURN host_end(enum dm_end how, const char *file, int line,
 	    const char *message);
+static int	host_lock(const char *name);
+static int	host_unlock(const char *name);
+static int	host_board_set(const char *key, const char *value);
+static char	*host_board_get(const char *key);
+static int	host_trail(const char *name, enum dm_trail_phase phase);
 
 static const struct dm_host host = {
-	sizeof(struct dm_host), host_end, NULL, NULL, NULL, NULL, NULL
+	sizeof(struct dm_host), host_end, host_lock, host_unlock,
+	host_board_set, host_board_get, host_trail
 };
 
 static sigjmp_buf		 host_jmp;
@@ -44,6 +56,11 @@ static struct test_end		*host_current;	/* the phase's record */
 static volatile sig_atomic_t	 host_active;	/* a phase is running */
 static pthread_t		 host_thread;	/* the thread running it */
 static pid_t			 host_pid;	/* the process running it */
+
+/* The synchronisation channel (host_set_sync_fd); one call at a time. */
+static int			 host_sync_fd = -1;
+static pthread_mutex_t		 host_sync_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t			 host_sync_count;
 
 /* The first failure reported from another thread of the test. */
 static struct test_end		 host_thread_end;
@@ -59,6 +76,12 @@ void
 host_set_process(pid_t pid)
 {
 	host_pid = pid;
+}
+
+void
+host_set_sync_fd(int fd)
+{
+	host_sync_fd = fd;
 }
 
 void
@@ -188,11 +211,9 @@ host_end_clear(struct test_end *end)
 }
 
 void
-host_call(const struct suite_test *t, struct test_end *end,
-    volatile int *phase)
+host_call(void (*init)(void), void (*fn)(void), void (*fini)(void),
+    struct test_end *end, volatile int *phase)
 {
-	void (*init)(void) = suite_test_init(t);
-	void (*fini)(void) = suite_test_fini(t);
 	struct test_end fini_end;
 
 	host_thread = pthread_self();
@@ -201,7 +222,7 @@ host_call(const struct suite_test *t, struct test_end *end,
 	if (init != NULL && host_phase(PHASE_INIT, init, end, phase) !=
 	    HOW_RETURNED)
 		return;		/* fini undoes what init did: not run */
-	host_phase(PHASE_TEST, t->def->fn, end, phase);
+	host_phase(PHASE_TEST, fn, end, phase);
 	if (fini == NULL)
 		return;
 	host_end_clear(&fini_end);
@@ -209,4 +230,98 @@ host_call(const struct suite_test *t, struct test_end *end,
 	if (host_phase(PHASE_FINI, fini, &fini_end, phase) != HOW_RETURNED &&
 	    end->how == HOW_RETURNED)
 		memcpy(end, &fini_end, sizeof *end);
+}
+
+/* ---- synchronisation ----------------------------------------------------- */
+
+/*
+ * One request and its answer on the sync channel. Only the test's own
+ * process asks (a process it forked shares the channel, and answers
+ * could cross); its threads take turns. -1 when there is no channel, a
+ * string is too long, or the worker is gone.
+ */
+static int
+host_sync(uint32_t op, const char *a, const char *b, int32_t arg,
+    char **value)
+{
+	struct box_sync_req req;
+	struct box_sync_reply rep;
+	struct iovec iov[3];
+	char buf[BOX_SYNC_STRING_MAX];
+	struct msghdr mh;
+	size_t alen = a != NULL ? strlen(a) : 0, blen = b != NULL ? strlen(b) : 0;
+	ssize_t n;
+
+	if (host_sync_fd == -1 || getpid() != host_pid || a == NULL ||
+	    alen > BOX_SYNC_STRING_MAX || blen > BOX_SYNC_STRING_MAX)
+		return -1;
+	memset(&req, 0, sizeof req);
+	req.op = op;
+	req.arg = arg;
+	req.alen = (uint32_t)alen;
+	req.blen = (uint32_t)blen;
+	iov[0] = (struct iovec){ &req, sizeof req };
+	iov[1] = (struct iovec){ (void *)a, alen };
+	iov[2] = (struct iovec){ (void *)(b != NULL ? b : ""), blen };
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 3;
+	pthread_mutex_lock(&host_sync_lock);
+	req.id = (uint64_t)host_pid << 32 | ++host_sync_count;
+	n = sendmsg(host_sync_fd, &mh, MSG_NOSIGNAL);
+	if (n == (ssize_t)(sizeof req + alen + blen)) {
+		iov[0] = (struct iovec){ &rep, sizeof rep };
+		iov[1] = (struct iovec){ buf, sizeof buf };
+		mh.msg_iovlen = 2;
+		do
+			n = recvmsg(host_sync_fd, &mh, 0);
+		while ((n == -1 && errno == EINTR) ||
+		    (n >= (ssize_t)sizeof rep && rep.id != req.id));
+	} else
+		n = -1;
+	pthread_mutex_unlock(&host_sync_lock);
+	if (n < (ssize_t)sizeof rep || rep.len > (uint32_t)n - sizeof rep)
+		return -1;
+	if (value != NULL && rep.rc == 0 && rep.has_value) {
+		if ((*value = malloc((size_t)rep.len + 1)) == NULL)
+			return -1;
+		memcpy(*value, buf, rep.len);
+		(*value)[rep.len] = '\0';
+	}
+	return rep.rc;
+}
+
+static int
+host_lock(const char *name)
+{
+	return host_sync(BOX_SYNC_LOCK, name, NULL, 0, NULL);
+}
+
+static int
+host_unlock(const char *name)
+{
+	return host_sync(BOX_SYNC_UNLOCK, name, NULL, 0, NULL);
+}
+
+static int
+host_board_set(const char *key, const char *value)
+{
+	return host_sync(BOX_SYNC_BOARD_SET, key, value != NULL ? value : "",
+	    0, NULL);
+}
+
+static char *
+host_board_get(const char *key)
+{
+	char *value = NULL;
+
+	if (host_sync(BOX_SYNC_BOARD_GET, key, NULL, 0, &value) != 0)
+		return NULL;
+	return value;
+}
+
+static int
+host_trail(const char *name, enum dm_trail_phase phase)
+{
+	return host_sync(BOX_SYNC_TRAIL, name, NULL, (int32_t)phase, NULL);
 }

@@ -36,16 +36,12 @@
 
 #include "common.h"
 #include "worker.h"
+#include "box.h"
 
-enum box_state { BOX_IDLE = 0, BOX_RUNNING, BOX_DONE };
-
-/* The child's report. Only the child writes it, and only the test child
- * itself: host.c stops a process the test forked from reaching it. */
-struct box_page {
-	volatile int	 state;		/* enum box_state */
-	volatile int	 phase;		/* enum test_phase */
-	struct test_end	 end;
-};
+/* The child's report is a struct box_page (box.h), as with the box
+ * helper; only its state, phase and end are used here. Only the child
+ * writes it, and only the test child itself: host.c stops a process the
+ * test forked from reaching it. */
 
 /* Reads per callback from one pipe, so that a flooding test cannot keep
  * the loop from everything else; and at most when draining a pipe that
@@ -211,7 +207,8 @@ boxed_child(struct boxed *b, const struct suite_test *t, const int pipes[4])
 	boxed_child_fds(b, pipes);
 	host_set_process(getpid());
 	b->page->state = BOX_RUNNING;
-	host_call(t, &b->page->end, &b->page->phase);
+	host_call(suite_test_init(t), t->def->fn, suite_test_fini(t),
+	    &b->page->end, &b->page->phase);
 	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
 		fflush(stdout);
 		fflush(stderr);
@@ -481,27 +478,11 @@ boxed_stop(struct boxed *b, enum runner_stop why)
 	boxed_kill(b->pid);
 }
 
-/* The page is the test's memory too: make it safe to read. */
-static int
-boxed_read_page(struct boxed *b, struct test_end *end)
-{
-	int state = __atomic_load_n(&b->page->state, __ATOMIC_ACQUIRE);
-
-	*end = b->page->end;
-	end->file[sizeof end->file - 1] = '\0';
-	end->message[sizeof end->message - 1] = '\0';
-	if (end->how != HOW_FAIL && end->how != HOW_SKIP)
-		end->how = end->how == HOW_RETURNED ? HOW_RETURNED : HOW_FAIL;
-	if (end->phase < PHASE_INIT || end->phase > PHASE_FINI)
-		end->phase = PHASE_TEST;
-	return state == BOX_DONE;
-}
-
 static void
 boxed_judge(struct boxed *b, int status, struct runner_result *res)
 {
 	struct test_end end;
-	int finished = boxed_read_page(b, &end);
+	int finished = runner_read_page(b->page, &end);
 	int phase = b->page->phase;
 
 	/* A test that ended on its own just before it was killed keeps its

@@ -130,7 +130,8 @@ inproc_run(struct inproc *ip, const struct suite_test *t,
 	double started = clock_mono();
 
 	host_ignore_leaks(1);
-	host_call(t, &ip->end, &ip->phase);
+	host_call(suite_test_init(t), t->def->fn, suite_test_fini(t),
+	    &ip->end, &ip->phase);
 	host_ignore_leaks(0);
 	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
 		fflush(stdout);

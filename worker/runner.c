@@ -17,10 +17,13 @@
 
 #include "common.h"
 #include "worker.h"
+#include "box.h"
 
 struct runner {
 	struct runner_config	 cfg;
-	struct boxed		*boxed;	/* also in-process: tests that die */
+	/* Also in-process, for tests that die: one of the two. */
+	struct boxer		*boxer;	/* through the box helper */
+	struct boxed		*boxed;	/* forked from the worker */
 	struct inproc		*inproc;	/* NULL when boxed */
 	runner_done_fn		 done;
 	void			*ctx;
@@ -250,6 +253,45 @@ runner_judge_stopped(enum runner_stop why, double timeout,
 	res->outcome = OUTCOME_INTERRUPTED;
 }
 
+void
+runner_judge_unstarted(const char *what, const char *why,
+    struct runner_result *res)
+{
+	result_clear(res);
+	res->outcome = OUTCOME_ERROR;
+	if (what != NULL)
+		result_say(res, "the test could not be started: %s: %s", what,
+		    why);
+	else
+		result_say(res, "the test could not be started: %s", why);
+}
+
+void
+runner_judge_lost(const struct suite_test *t, const char *why,
+    struct runner_result *res)
+{
+	result_clear(res);
+	res->outcome = OUTCOME_CRASH;
+	result_say(res, "lost with its box helper: %s", why);
+	if (t->def->opt.todo != NULL)
+		judge_todo(t, res);
+}
+
+int
+runner_read_page(struct box_page *page, struct test_end *end)
+{
+	int state = __atomic_load_n(&page->state, __ATOMIC_ACQUIRE);
+
+	*end = page->end;
+	end->file[sizeof end->file - 1] = '\0';
+	end->message[sizeof end->message - 1] = '\0';
+	if (end->how != HOW_FAIL && end->how != HOW_SKIP)
+		end->how = end->how == HOW_RETURNED ? HOW_RETURNED : HOW_FAIL;
+	if (end->phase < PHASE_INIT || end->phase > PHASE_FINI)
+		end->phase = PHASE_TEST;
+	return state == BOX_DONE;
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 double
@@ -273,7 +315,8 @@ runner_new(struct event_base *base, const struct runner_config *cfg,
 		r->cfg.multiplier = 1;
 	r->done = done;
 	r->ctx = ctx;
-	r->boxed = boxed_new(base, &r->cfg, done, ctx);
+	if ((r->boxer = boxer_new(base, &r->cfg, done, ctx)) == NULL)
+		r->boxed = boxed_new(base, &r->cfg, done, ctx);
 	if (!r->cfg.boxed)
 		r->inproc = inproc_new(&r->cfg);
 	return r;
@@ -284,7 +327,9 @@ runner_free(struct runner *r)
 {
 	if (r == NULL)
 		return;
-	boxed_free(r->boxed);
+	boxer_free(r->boxer);
+	if (r->boxed != NULL)
+		boxed_free(r->boxed);
 	inproc_free(r->inproc);
 	free(r);
 }
@@ -292,13 +337,16 @@ runner_free(struct runner *r)
 void
 runner_close_in_child(struct runner *r, int fd)
 {
-	boxed_close_in_child(r->boxed, fd);
+	/* The box helper starts with nothing of the worker's but what it
+	 * is given. */
+	if (r->boxed != NULL)
+		boxed_close_in_child(r->boxed, fd);
 }
 
 int
 runner_busy(const struct runner *r)
 {
-	return boxed_busy(r->boxed);
+	return r->boxer != NULL ? boxer_busy(r->boxer) : boxed_busy(r->boxed);
 }
 
 void
@@ -318,7 +366,10 @@ runner_discard_output(struct runner *r)
 void
 runner_stop(struct runner *r, enum runner_stop why)
 {
-	boxed_stop(r->boxed, why);
+	if (r->boxer != NULL)
+		boxer_stop(r->boxer, why);
+	else
+		boxed_stop(r->boxed, why);
 }
 
 int
@@ -336,7 +387,8 @@ runner_start(struct runner *r, const struct suite *s, size_t index)
 	}
 	/* A test meant to kill its process would take the worker along. */
 	if (r->inproc == NULL || suite_test_expects_death(t))
-		return boxed_start(r->boxed, s, index);
+		return r->boxer != NULL ? boxer_start(r->boxer, s, index) :
+		    boxed_start(r->boxed, s, index);
 	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
 	    t->def->opt.todo != NULL);
 	inproc_run(r->inproc, t, &r->res);

@@ -234,6 +234,8 @@ suite_collect(struct suite *s, const char *path, struct suite_error *err)
 			continue;
 		if (suite_check_test(t, i, path, err) == -1)
 			return -1;
+		s->tests[s->ntests].at = i;
+		s->tests[s->ntests].defaults_at = -1;
 		s->tests[s->ntests++].def = t;
 	}
 	if (s->ntests == 0)
@@ -347,6 +349,7 @@ suite_apply_defaults(struct suite *s, const char *path,
 		slot = itable_find(&tab, fnv1a(FNV_SEED, s->tests[i].def->suite),
 		    sdef_eq, s->tests[i].def->suite, defs);
 		s->tests[i].defaults = *slot != 0 ? defs[*slot - 1] : NULL;
+		s->tests[i].defaults_at = (long)*slot - 1;
 	}
 	itable_free(&tab);
 	return rc;
@@ -361,6 +364,8 @@ struct order_key {
 	size_t				 file_rank;
 	const struct dm_test		*t;
 	const struct dm_suite_def	*defaults;
+	size_t				 at;
+	long				 defaults_at;
 	size_t				 orig;
 };
 
@@ -400,6 +405,8 @@ suite_order(struct suite *s)
 	for (i = 0; i < s->ntests; i++) {
 		keys[i].t = s->tests[i].def;
 		keys[i].defaults = s->tests[i].defaults;
+		keys[i].at = s->tests[i].at;
+		keys[i].defaults_at = s->tests[i].defaults_at;
 		keys[i].orig = i;
 		slot = itable_find(&files, fnv1a(FNV_SEED, keys[i].t->file),
 		    file_eq, keys[i].t->file, keys);
@@ -414,6 +421,8 @@ suite_order(struct suite *s)
 	for (i = 0; i < s->ntests; i++) {
 		s->tests[i].def = keys[i].t;
 		s->tests[i].defaults = keys[i].defaults;
+		s->tests[i].at = keys[i].at;
+		s->tests[i].defaults_at = keys[i].defaults_at;
 	}
 	free(keys);
 }

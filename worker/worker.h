@@ -1,7 +1,9 @@
 /*
  * worker.h - what worker/ exports: loading a suite and its test list
  * (suite.c), running one test boxed or in the worker itself (runner.c,
- * runner-boxed.c, runner-inproc.c, host.c, capture.c, lastword.c), the
+ * runner-boxer.c, runner-boxed.c, runner-inproc.c, capture.c,
+ * lastword.c; host.c and host.h, shared with the box helper, and box.h,
+ * what the worker and the helper say to each other), the
  * worker's temporary directory and environment (env.c), the protocol
  * session behind --stdio (session.c, tells.c) and the debugging command
  * line (cli.c). blobcache.h is the blob cache's own.
@@ -18,8 +20,7 @@
 
 #include <jansson.h>
 
-#define DM_HOST_SIDE
-#include "distmgr.h"
+#include "host.h"
 
 struct event_base;
 
@@ -57,6 +58,11 @@ struct suite_error {
 struct suite_test {
 	const struct dm_test		*def;
 	const struct dm_suite_def	*defaults;	/* NULL: none */
+	/* Where the registry the suite's entry point returns has them
+	 * (defaults_at -1: none): how the box helper, which loads the
+	 * suite again, finds the same test. */
+	size_t				 at;
+	long				 defaults_at;
 };
 
 struct suite;
@@ -128,38 +134,7 @@ const char *capture_file_tail(struct capture *, int fd, uint64_t size,
 /* The marker line for cut bytes; returns its length. */
 size_t	capture_cut_line(char *buf, size_t size, uint64_t cut, size_t kept);
 
-/* ---- host.c: the suite-facing side of one test's run ------------------ */
-
-#define RESULT_MESSAGE_MAX	2048
-#define RESULT_FILE_MAX		1024
-
-enum test_phase { PHASE_NONE = 0, PHASE_INIT, PHASE_TEST, PHASE_FINI };
-/* How a phase ended: DM_END_FAIL and DM_END_SKIP come from the suite. */
-enum test_how { HOW_RETURNED = 0, HOW_FAIL = DM_END_FAIL,
-	HOW_SKIP = DM_END_SKIP };
-
-/* How a test's body and fixtures ended, as the process that ran them saw
- * it. In the boxed runner it lives in a page shared with the parent. */
-struct test_end {
-	int	 how;		/* enum test_how */
-	int	 phase;		/* enum test_phase where it ended */
-	int	 line;
-	char	 file[RESULT_FILE_MAX];
-	char	 message[RESULT_MESSAGE_MAX];
-};
-
-const struct dm_host *host_get(void);
-/* The process that runs tests from now on (a boxed child sets itself);
- * an assertion in any other process ends that process instead. */
-void	host_set_process(pid_t pid);
-/* Runs init, the test, and fini (when init succeeded) in this process.
- * *phase tracks where it is, for a crash to be placed. */
-void	host_call(const struct suite_test *, struct test_end *end,
-	    volatile int *phase);
-const char *host_phase_name(int phase);
-/* Under LeakSanitizer: from now on (on) or no longer, allocations are not
- * leaks. A test's deliberate leaks are the test's business. */
-void	host_ignore_leaks(int on);
+/* ---- host.c: see host.h ---------------------------------------------- */
 
 /* ---- runner.c: one test at a time, boxed or in-process ---------------- */
 
@@ -245,6 +220,20 @@ void	runner_judge(const struct suite_test *, const struct test_end *end,
 /* The outcome of a test the runner killed. */
 void	runner_judge_stopped(enum runner_stop why, double timeout,
 	    struct runner_result *res);
+/* An error: the test could not be started ("what: why", or why). */
+void	runner_judge_unstarted(const char *what, const char *why,
+	    struct runner_result *res);
+/* A crash: the box helper running the test died (why says how). */
+void	runner_judge_lost(const struct suite_test *, const char *why,
+	    struct runner_result *res);
+/* Copies the child's report out of the shared page, made safe to read
+ * (the page is the test's memory too); returns whether the child got
+ * through host_call. */
+struct box_page;
+int	runner_read_page(struct box_page *, struct test_end *end);
+
+/* runner-boxed.c: each test forked from the worker itself; the boxed
+ * runner when no box helper is installed. */
 
 struct boxed;
 struct boxed	*boxed_new(struct event_base *, const struct runner_config *,
@@ -255,6 +244,29 @@ int		 boxed_start(struct boxed *, const struct suite *,
 		    size_t index);
 int		 boxed_busy(const struct boxed *);
 void		 boxed_stop(struct boxed *, enum runner_stop why);
+
+/*
+ * runner-boxer.c: each test forked by the suite's box helper
+ * (distworker-box). boxer_new returns NULL when no helper is found.
+ *
+ * The hook for dm_lock, dm_unlock, dm_board_set, dm_board_get and
+ * dm_trail (distmgr(3)): a test's child sends each call as one request
+ * on a SOCK_SEQPACKET channel it inherits and blocks for the answer
+ * (host.c, box.h); the worker reads requests in boxer_sync_cb, from its
+ * event loop, while the test runs (one at a time: the running test is
+ * the one asking), and today answers each "not available" (-1). To give
+ * them meaning, ask the manager there (distmgr-protocol(7), "Worker to
+ * manager") and send the box_sync_reply, with the request's id, when
+ * its answer comes. In-process and without a helper the calls return -1.
+ */
+struct boxer;
+struct boxer	*boxer_new(struct event_base *, const struct runner_config *,
+		    runner_done_fn done, void *ctx);
+void		 boxer_free(struct boxer *);
+int		 boxer_start(struct boxer *, const struct suite *,
+		    size_t index);
+int		 boxer_busy(const struct boxer *);
+void		 boxer_stop(struct boxer *, enum runner_stop why);
 
 struct inproc;
 struct inproc	*inproc_new(const struct runner_config *);

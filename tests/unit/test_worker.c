@@ -163,6 +163,10 @@ on_close(struct amp_conn *c, const char *reason, void *ctx)
 
 static const struct amp_conn_cbs client_cbs = { on_close, NULL };
 
+/* DISTWORKER_BOX for the next worker started: NULL leaves it unset (the
+ * box helper next to distworker), "none" has it fork tests itself. */
+static const char *worker_box;
+
 /* Starts the worker on a socketpair, or on two pipes with split. */
 static struct worker *
 w_start(int split)
@@ -183,6 +187,10 @@ w_start(int split)
 	if ((w->pid = fork()) == 0) {
 		dup2(split ? to[0] : sv[1], 0);
 		dup2(split ? from[1] : sv[1], 1);
+		if (worker_box != NULL)
+			setenv("DISTWORKER_BOX", worker_box, 1);
+		else
+			unsetenv("DISTWORKER_BOX");
 		execl(bin, "distworker", "--stdio", (char *)NULL);
 		_exit(127);
 	}
@@ -525,10 +533,19 @@ check_order(struct worker *w, json_t *answer, size_t count)
 	ck_assert_int_eq(results, count);
 }
 
+/* Loop tests run in modes: 0 boxed through the box helper, 1
+ * in-process, 2 boxed with the worker forking tests itself. */
 static const char *
-mode_hello(int inproc)
+mode_hello(int mode)
 {
-	return inproc ? "{\"boxed\": false}" : "{\"boxed\": true}";
+	return mode == 1 ? "{\"boxed\": false}" : "{\"boxed\": true}";
+}
+
+static struct worker *
+w_start_mode(int mode)
+{
+	worker_box = mode == 2 ? "none" : NULL;
+	return w_start(0);
 }
 
 /* ---- hello ----------------------------------------------------------------- */
@@ -889,7 +906,7 @@ END_TEST
 
 START_TEST(test_outcomes)
 {
-	struct worker *w = w_start(0);
+	struct worker *w = w_start_mode(_i);
 	json_t *a;
 	int h;
 
@@ -985,7 +1002,7 @@ static const char *const expected_deaths[] = {
  * they are run boxed all the same). */
 START_TEST(test_expected_deaths)
 {
-	struct worker *w = w_start(0);
+	struct worker *w = w_start_mode(_i);
 	json_t *a;
 	int h;
 
@@ -1020,10 +1037,11 @@ static const char *const crashes[] = {
 
 START_TEST(test_crashes)
 {
-	struct worker *w = w_start(0);
+	struct worker *w;
 	json_t *a;
 	int h;
 
+	w = w_start_mode(_i ? 2 : 0);
 	json_decref(w_hello(w, NULL));
 	h = w_load(w, "deaths");
 	a = w_run_ids(w, h, crashes);
@@ -1234,13 +1252,15 @@ static const char *const isolation_both[] = {
 
 START_TEST(test_isolation)
 {
-	struct worker *w = w_start(0);
+	struct worker *w;
 	json_t *a, *hello;
 	char *extra;
 	int h;
 
 	xasprintf(&extra, "{\"output_cap\": 65536, \"boxed\": %s, \"env\": "
-	    "{\"DM_TEST_EXTRA\": \"from hello\"}}", _i ? "false" : "true");
+	    "{\"DM_TEST_EXTRA\": \"from hello\"}}", _i == 1 ? "false" :
+	    "true");
+	w = w_start_mode(_i);
 	hello = w_hello(w, extra);
 	free(extra);
 	h = w_load(w, "isolation");
@@ -1272,7 +1292,7 @@ END_TEST
 /* What a suite's constructors print when it is loaded is nobody's. */
 START_TEST(test_constructor_output)
 {
-	struct worker *w = w_start(0);
+	struct worker *w = w_start_mode(_i);
 	int h;
 
 	json_decref(w_hello(w, mode_hello(_i)));
@@ -1317,7 +1337,7 @@ static const char *const fixture_tests[] = {
 
 START_TEST(test_fixtures)
 {
-	struct worker *w = w_start(0);
+	struct worker *w = w_start_mode(_i);
 	json_t *a;
 	int h;
 
@@ -1511,7 +1531,7 @@ END_TEST
 /* A batch of 2500: every result, in order, in both modes. */
 START_TEST(test_big_batch)
 {
-	struct worker *w = w_start(0);
+	struct worker *w = w_start_mode(_i);
 	json_t *a, *res;
 	size_t i;
 	char key[32];
@@ -1527,6 +1547,131 @@ START_TEST(test_big_batch)
 		res = json_object_get(w->results, key);
 		ck_assert_str_eq(json_get_str(res, "outcome", ""), "pass");
 	}
+	w_finish_ok(w);
+}
+END_TEST
+
+/* ---- the box helper ------------------------------------------------------- */
+
+#define HELPER_DIED(how) "lost with its box helper: distworker-box died of " how
+
+/* The helper killed from outside (as the OOM killer would) while a test
+ * runs: that test crashes, the next runs in a new helper. */
+START_TEST(test_helper_killed)
+{
+	struct worker *w = w_start(0);
+	char pidfile[] = "/tmp/dm-test-pid-XXXXXX", *extra;
+	struct reply run;
+	pid_t pid = 0;
+	int fd, h, i;
+
+	ck_assert_int_ge(fd = mkstemp(pidfile), 0);
+	close(fd);
+	xasprintf(&extra, "{\"env\": {\"DM_TEST_PIDFILE\": \"%s\"}}", pidfile);
+	json_decref(w_hello(w, extra));
+	free(extra);
+	h = w_load(w, "boxer");
+	w_ask_start(w, &run, "run", json_pack("{s:i, s:[i, i]}", "suite", h,
+	    "tests", (int)w_index(w, "boxer/helper_pid"),
+	    (int)w_index(w, "boxer/fine")));
+	for (i = 0; i < 1000 && (pid = read_pid(pidfile)) == 0; i++)
+		tu_loop_for(w->base, 0.01);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	w_wait(w, &run, "run");
+	check_order(w, run.answer, 2);
+	check_result(w, h, "boxer/helper_pid", "crash", HELPER_DIED("SIGKILL"),
+	    NULL, NULL);
+	check_result(w, h, "boxer/fine", "pass", NULL, NULL, NULL);
+	reply_clear(&run);
+	unlink(pidfile);
+	w_finish_ok(w);
+}
+END_TEST
+
+/* A test that kills its parent, the helper, crashes as lost with it (a
+ * test cannot kill the worker that way); one that stops it times out,
+ * and the helper is replaced. */
+START_TEST(test_helper_killed_by_test)
+{
+	struct worker *w = w_start(0);
+	json_t *a;
+	int h;
+
+	json_decref(w_hello(w, NULL));
+	h = w_load(w, "boxer");
+	a = w_run_ids(w, h, (const char *[]){ "boxer/kills_helper",
+	    "boxer/fine", "boxer/stops_helper", "boxer/cwd", NULL });
+	check_order(w, a, 4);
+	json_decref(a);
+	check_result(w, h, "boxer/kills_helper", "crash",
+	    HELPER_DIED("SIGKILL"), NULL, NULL);
+	check_result(w, h, "boxer/fine", "pass", NULL, NULL, NULL);
+	check_result(w, h, "boxer/stops_helper", "timeout", "timed out after "
+	    "0.3 s; killed with its process group", NULL, NULL);
+	check_result(w, h, "boxer/cwd", "pass", NULL, NULL, NULL);
+	w_finish_ok(w);
+}
+END_TEST
+
+/* A suite whose constructor crashes in the helper: its tests cannot be
+ * started, and after three helpers in a row the worker stops trying. */
+START_TEST(test_helper_cannot_load)
+{
+	struct worker *w = w_start(0);
+	const char *want = "the test could not be started: the box helper "
+	    "cannot load the suite: distworker-box died of SIGABRT";
+	char *gave_up;
+	json_t *a;
+	int h;
+
+	json_decref(w_hello(w, NULL));
+	h = w_load(w, "boxcrash");
+	a = w_run_all(w, h);
+	check_order(w, a, 4);
+	json_decref(a);
+	check_result(w, h, "boxcrash/t1", "error", want, NULL, NULL);
+	check_result(w, h, "boxcrash/t2", "error", want, NULL, NULL);
+	check_result(w, h, "boxcrash/t3", "error", want, NULL, NULL);
+	xasprintf(&gave_up, "%s (gave up after 3 tries)", want);
+	check_result(w, h, "boxcrash/t4", "error", gave_up, NULL, NULL);
+	free(gave_up);
+	/* Another suite still runs. */
+	h = w_load(w, "boxer");
+	json_decref(w_run_ids(w, h, (const char *[]){ "boxer/fine", NULL }));
+	check_result(w, h, "boxer/fine", "pass", NULL, NULL, NULL);
+	w_finish_ok(w);
+}
+END_TEST
+
+/* What a test leaves outside its group is gone before the next test
+ * starts; tests run in the worker's directory; the synchronisation
+ * calls answer "not available", in both boxed runners. */
+START_TEST(test_helper_isolation)
+{
+	struct worker *w = w_start_mode(_i ? 2 : 0);
+	char cwd[4096], *want;
+	json_t *a;
+	int h;
+
+	json_decref(w_hello(w, NULL));
+	h = w_load(w, "boxer");
+	a = w_run_ids(w, h, (const char *[]){ "boxer/escapes",
+	    "boxer/escaped_gone", "boxer/sync_not_available", "boxer/cwd",
+	    NULL });
+	check_order(w, a, 4);
+	json_decref(a);
+	check_result(w, h, "boxer/escapes", "pass", NULL, NULL, NULL);
+	check_result(w, h, "boxer/sync_not_available", "pass", NULL, NULL,
+	    NULL);
+	check_result(w, h, "boxer/cwd", "pass", NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+	xasprintf(&want, "%s\n", cwd);
+	ck_assert_str_eq(w_output(w, h, "boxer/cwd", "stdout"), want);
+	free(want);
+	if (_i == 0)
+		check_result(w, h, "boxer/escaped_gone", "pass", NULL, NULL,
+		    NULL);
 	w_finish_ok(w);
 }
 END_TEST
@@ -1548,23 +1693,27 @@ worker_suite(void)
 	tcase_add_test(tc, test_load_errors);
 	tcase_add_test(tc, test_run_errors);
 	tcase_add_test(tc, test_ping);
-	tcase_add_loop_test(tc, test_outcomes, 0, 2);
-	tcase_add_loop_test(tc, test_expected_deaths, 0, 2);
-	tcase_add_test(tc, test_crashes);
+	tcase_add_loop_test(tc, test_outcomes, 0, 3);
+	tcase_add_loop_test(tc, test_expected_deaths, 0, 3);
+	tcase_add_loop_test(tc, test_crashes, 0, 2);
 	tcase_add_test(tc, test_timeouts);
 	tcase_add_test(tc, test_inproc_crash);
 	tcase_add_test(tc, test_inproc_todo_crash);
 	tcase_add_test(tc, test_inproc_exit);
 	tcase_add_test(tc, test_inproc_timeout);
-	tcase_add_loop_test(tc, test_isolation, 0, 2);
+	tcase_add_loop_test(tc, test_isolation, 0, 3);
 	tcase_add_test(tc, test_lingering_child);
-	tcase_add_loop_test(tc, test_constructor_output, 0, 2);
-	tcase_add_loop_test(tc, test_fixtures, 0, 2);
+	tcase_add_loop_test(tc, test_constructor_output, 0, 3);
+	tcase_add_loop_test(tc, test_fixtures, 0, 3);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_shutdown);
 	tcase_add_test(tc, test_eof_kills_test);
 	tcase_add_loop_test(tc, test_split_pipes, 0, 2);
-	tcase_add_loop_test(tc, test_big_batch, 0, 2);
+	tcase_add_loop_test(tc, test_big_batch, 0, 3);
+	tcase_add_test(tc, test_helper_killed);
+	tcase_add_test(tc, test_helper_killed_by_test);
+	tcase_add_test(tc, test_helper_cannot_load);
+	tcase_add_loop_test(tc, test_helper_isolation, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
