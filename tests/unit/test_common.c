@@ -5,6 +5,7 @@
  * json_string_lossy.
  */
 #include <check.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,6 +218,34 @@ START_TEST(test_sha256_vectors)
 }
 END_TEST
 
+/* Every length across the padding edges (55, 56, 64, 119, 120 ...) and
+ * every way of splitting it, against OpenSSL's digest. */
+START_TEST(test_sha256_against_openssl)
+{
+	unsigned char msg[300], md[32];
+	char ours[SHA256_HEX_LEN + 1], theirs[SHA256_HEX_LEN + 1];
+	struct sha256_ctx *c;
+	unsigned int mdlen, i;
+	size_t len, cut;
+
+	for (i = 0; i < sizeof msg; i++)
+		msg[i] = (unsigned char)(i * 7 + 3);
+	for (len = 0; len <= sizeof msg; len++) {
+		EVP_Digest(msg, len, md, &mdlen, EVP_sha256(), NULL);
+		for (i = 0; i < 32; i++)
+			snprintf(theirs + 2 * i, 3, "%02x", md[i]);
+		for (cut = 0; cut <= len; cut += len < 130 ? 1 : 37) {
+			c = sha256_new();
+			sha256_update(c, msg, cut);
+			sha256_update(c, msg + cut, len - cut);
+			sha256_finish_hex(c, ours);
+			ck_assert_msg(strcmp(ours, theirs) == 0,
+			    "length %zu cut at %zu", len, cut);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_sha256_incremental_million_a)
 {
 	struct sha256_ctx *c = sha256_new();
@@ -322,6 +351,7 @@ main(void)
 
 	tc = tcase_create("sha256");
 	tcase_add_test(tc, test_sha256_vectors);
+	tcase_add_test(tc, test_sha256_against_openssl);
 	tcase_add_test(tc, test_sha256_incremental_million_a);
 	suite_add_tcase(s, tc);
 
