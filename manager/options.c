@@ -36,7 +36,7 @@ static const struct option opt_long[] = {
 	{ "tags", required_argument, NULL, O_TAGS },
 	{ "shard", required_argument, NULL, O_SHARD },
 	{ "list", no_argument, NULL, O_LIST },
-	{ "json", optional_argument, NULL, O_JSON },
+	{ "json", required_argument, NULL, O_JSON },
 	{ "junit-xml", required_argument, NULL, O_JUNIT },
 	{ "tap", required_argument, NULL, O_TAP },
 	{ "web", required_argument, NULL, O_WEB },
@@ -92,8 +92,8 @@ opt_usage(FILE *fp)
 "                           substrings, not, and, or, parentheses)\n"
 "      --tags EXPR          only tests whose tags satisfy EXPR\n"
 "      --shard I/N          only the I-th of N stable shards\n"
-"      --list               list the selected tests and exit\n"
-"      --list --json        the same as JSON\n"
+"      --list               list the selected tests and exit; with\n"
+"                           --json FILE|-, as JSON (-: stdout, for tools)\n"
 "      --ff, --no-ff        run last run's failures first (default on)\n"
 "      --lf                 run only last run's failures\n"
 "      --random-order[=SEED]  shuffle (the seed is printed for repeating)\n"
@@ -113,9 +113,8 @@ opt_usage(FILE *fp)
 "Output:\n"
 "      --junit-xml FILE     also write a JUnit XML report\n"
 "      --tap FILE|-         also write TAP (-: stdout, instead of the terminal)\n"
-"      --json[=FILE|-]      also write JSON lines, one event each (default\n"
-"                           stdout, instead of the terminal); with --list:\n"
-"                           the list as JSON\n"
+"      --json FILE|-        also write JSON lines, one event each (-: stdout,\n"
+"                           instead of the terminal)\n"
 "      --web [ADDR:]PORT    serve a live dashboard (ADDR 127.0.0.1)\n"
 "  -v, --verbose            a line per test and per worker (-vv: more)\n"
 "  -q, --quiet              the summary only\n"
@@ -203,6 +202,26 @@ opt_word(const char *name, const char *text, const char *const *words,
 	return -1;
 }
 
+/* A report's file: "--json -k x" must not quietly write to "-k". */
+static int
+opt_file(const char *name, const char *arg, int dash_ok, const char **out,
+    char *why, size_t whylen)
+{
+	if (arg[0] == '\0') {
+		snprintf(why, whylen, "%s wants a file name%s", name,
+		    dash_ok ? " or - for stdout" : "");
+		return -1;
+	}
+	if (arg[0] == '-' && (arg[1] != '\0' || !dash_ok)) {
+		snprintf(why, whylen, "%s wants a file name%s, not '%s' (write "
+		    "./%s for a file of that name)", name, dash_ok ?
+		    " or - for stdout" : "", arg, arg);
+		return -1;
+	}
+	*out = arg;
+	return 0;
+}
+
 static void
 opt_defaults(struct options *o)
 {
@@ -255,17 +274,14 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 		o->list = 1;
 		return 0;
 	case O_JSON:
-		/* With --list it asks for the list as JSON; in a run, for
-		 * the JSON lines reporter, on stdout unless a FILE is given. */
-		o->list_json = 1;
-		o->json = arg != NULL ? arg : "-";
-		return 0;
+		/* In a run, the JSON lines reporter; with --list, the list
+		 * as one JSON object. "-" is stdout in both. */
+		return opt_file("--json", arg, 1, &o->json, why, whylen);
 	case O_JUNIT:
-		o->junit_xml = arg;
-		return 0;
+		return opt_file("--junit-xml", arg, 0, &o->junit_xml, why,
+		    whylen);
 	case O_TAP:
-		o->tap = arg;
-		return 0;
+		return opt_file("--tap", arg, 1, &o->tap, why, whylen);
 	case O_WEB:
 		o->web = arg;
 		return 0;
@@ -357,14 +373,21 @@ static int
 opt_check(const struct options *o, char *why, size_t whylen)
 {
 	if (o->nsuites == 0) {
-		snprintf(why, whylen, "no suite given (distmgr [options] "
-		    "suite.so ...)");
+		/* Most likely "--json suite.so", the suite taken for the
+		 * report's file name. */
+		if (o->json != NULL || o->tap != NULL || o->junit_xml != NULL)
+			snprintf(why, whylen, "no suite given: --json, --tap "
+			    "and --junit-xml take a file name before the "
+			    "suites (- for stdout: --json - suite.so)");
+		else
+			snprintf(why, whylen, "no suite given (distmgr "
+			    "[options] suite.so ...)");
 		return -1;
 	}
 	if (o->list && (o->junit_xml != NULL || o->tap != NULL ||
-	    o->web != NULL || (o->json != NULL && strcmp(o->json, "-") != 0))) {
+	    o->web != NULL)) {
 		snprintf(why, whylen, "--list runs nothing to report: drop "
-		    "--junit-xml, --tap, --web and --json=FILE");
+		    "--junit-xml, --tap and --web");
 		return -1;
 	}
 	if (o->tap != NULL && o->json != NULL && strcmp(o->tap, "-") == 0 &&
@@ -420,6 +443,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 				return OPT_BAD;
 		}
 	}
+	o->list_json = o->list && o->json != NULL;
 	o->argv = argv;
 	o->suites = argv + optind;
 	o->nsuites = (size_t)(argc - optind);

@@ -763,6 +763,29 @@ run_order(struct run *r, float **estp)
 
 /* ---- --list ------------------------------------------------------------- */
 
+/* --list --json FILE|-: the list to FILE, or to stdout. */
+static void
+run_write_list(struct run *r, json_t *list)
+{
+	const char *path = r->o->json;
+	int to_stdout = strcmp(path, "-") == 0;
+	FILE *fp = to_stdout ? stdout : fopen(path, "w");
+	int bad;
+
+	if (fp == NULL) {
+		run_fail(r, "--json: cannot create %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	bad = json_dumpf(list, fp, JSON_INDENT(1)) == -1 ||
+	    fputc('\n', fp) == EOF || fflush(fp) == EOF;
+	if (!to_stdout && fclose(fp) == EOF)
+		bad = 1;
+	if (bad)
+		run_fail(r, "--json: cannot write %s: %s", to_stdout ?
+		    "stdout" : path, strerror(errno));
+}
+
 static void
 run_list_json(struct run *r)
 {
@@ -791,8 +814,7 @@ run_list_json(struct run *r)
 		json_array_append_new(all, e);
 	}
 	e = json_pack("{s:o, s:i}", "tests", all, "count", (int)r->nsel);
-	json_dumpf(e, stdout, JSON_INDENT(1));
-	fputc('\n', stdout);
+	run_write_list(r, e);
 	json_decref(e);
 }
 

@@ -126,13 +126,13 @@ is "$(vlines "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" "$o1" \
     "the same seed gives the same order"
 
 # ---- reports beside the terminal ------------------------------------------------
-run 60 "$DM" --no-cache -j 2 --junit-xml j.xml --tap t.tap --json=e.jsonl \
+run 60 "$DM" --no-cache -j 2 --junit-xml j.xml --tap t.tap --json e.jsonl \
     "$SUITES/mgr_skew.so"
 is "$RC" 1 "with reports: the exit code is the run's"
 is "$(grep -c '<testcase' j.xml)" 5 "--junit-xml: a testcase per test"
 is "$(grep -c '^ok \|^not ok ' t.tap)" 5 "--tap: a line per test"
 like "$(head -n 2 t.tap)" "1..5" "--tap: the plan"
-like "$(cat e.jsonl)" '"event":"run_end"' "--json=FILE: the events, to the end"
+like "$(cat e.jsonl)" '"event":"run_end"' "--json FILE: the events, to the end"
 like "$OUT" "distmgr: 4 passed, 1 failed" "the terminal report is still there"
 run 60 "$DM" --no-cache -j 2 --tap - "$SUITES/mgr_skew.so"
 is "$(printf '%s\n' "$OUT" | grep -c '^ok \|^not ok ')" 5 \
