@@ -88,8 +88,7 @@ struct term {
 
 	size_t		 total;
 	size_t		 done;
-	size_t		 nfailed;	/* outcome_is_failure */
-	size_t		 npassed;	/* pass, xfail, flaky */
+	struct counts	 counts;	/* as the closing line counts them */
 	double		 start;		/* clock_mono() at run_start */
 	double		 last_draw;
 	double		 last_plain;
@@ -302,6 +301,8 @@ term_sbuf_add(struct term_sbuf *sb, const struct term *t, const char *color,
 static double
 term_eta(const struct term *t, double elapsed)
 {
+	if (t->total > 0 && t->done >= t->total)
+		return -1;		/* nothing left: no estimate */
 	if (t->eta >= 0)
 		return t->eta;
 	if (t->done == 0 || t->total <= t->done)
@@ -339,6 +340,37 @@ term_status_running(struct term *t, struct term_sbuf *sb)
 	}
 }
 
+/* Whether the live counts name outcome o: passed and failed always,
+ * the others once they occur. */
+static int
+term_counts_shows(const struct term *t, enum outcome o)
+{
+	return o == OUT_PASS || o == OUT_FAIL || t->counts.n[o] > 0;
+}
+
+/* "440 passed, 3 failed, 1 crashed, 2 xfailed": the closing line's
+ * words with the closing line's meaning, so that the live counts and
+ * the last line never disagree (an xfail is not counted as passed). */
+static void
+term_status_counts(struct term *t, struct term_sbuf *sb)
+{
+	char part[64];
+	const char *color;
+	int o, first = 1;
+
+	for (o = OUT_PASS; o < OUT__COUNT; o++) {
+		if (!term_counts_shows(t, (enum outcome)o))
+			continue;
+		snprintf(part, sizeof part, "%s%zu %s", first ? "" : ", ",
+		    t->counts.n[o], outcome_summary_word((enum outcome)o));
+		color = t->counts.n[o] == 0 ? NULL :
+		    term_outcome_color((enum outcome)o);
+		term_sbuf_add(sb, t, color != NULL && *color != '\0' ? color :
+		    NULL, part);
+		first = 0;
+	}
+}
+
 /* "[ 45%] 450/1000 | 440 passed, 3 failed | 12.3s, ETA 15.0s | w0 a/b" */
 static void
 term_status_build(struct term *t, struct term_sbuf *sb)
@@ -352,11 +384,7 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	    t->total ? t->done * 100 / t->total : 0, t->done, t->total);
 	term_sbuf_add(sb, t, NULL, part);
 	term_sbuf_add(sb, t, NULL, " | ");
-	snprintf(part, sizeof part, "%zu passed", t->npassed);
-	term_sbuf_add(sb, t, t->npassed ? C_GREEN : NULL, part);
-	term_sbuf_add(sb, t, NULL, ", ");
-	snprintf(part, sizeof part, "%zu failed", t->nfailed);
-	term_sbuf_add(sb, t, t->nfailed ? C_BOLD_RED : NULL, part);
+	term_status_counts(t, sb);
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	if (eta >= 0) {
 		term_fmt_clock(clock2, sizeof clock2, eta);
@@ -407,13 +435,18 @@ term_plain_progress(struct term *t)
 {
 	char clock1[32], clock2[32];
 	double elapsed = clock_mono() - t->start, eta = term_eta(t, elapsed);
+	int o;
 
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	term_fmt_clock(clock2, sizeof clock2, eta);
-	fprintf(t->fp, "[progress] %zu/%zu done (%zu%%), %zu passed, "
-	    "%zu failed, %s elapsed%s%s\n", t->done, t->total,
-	    t->total ? t->done * 100 / t->total : 0, t->npassed, t->nfailed,
-	    clock1, eta >= 0 ? ", ETA " : "", eta >= 0 ? clock2 : "");
+	fprintf(t->fp, "[progress] %zu/%zu done (%zu%%)", t->done, t->total,
+	    t->total ? t->done * 100 / t->total : 0);
+	for (o = OUT_PASS; o < OUT__COUNT; o++)
+		if (term_counts_shows(t, (enum outcome)o))
+			fprintf(t->fp, ", %zu %s", t->counts.n[o],
+			    outcome_summary_word((enum outcome)o));
+	fprintf(t->fp, ", %s elapsed%s%s\n", clock1, eta >= 0 ? ", ETA " : "",
+	    eta >= 0 ? clock2 : "");
 }
 
 static void
@@ -993,6 +1026,30 @@ term_worker_down(struct reporter *r, const struct worker_info *wi,
 	term_status_restore(t);
 }
 
+/*
+ * A test with its result runs no more: the status line must not show it
+ * until the next progress says what runs now (0.2 s later; or never,
+ * after the last result). After the last one nothing runs at all.
+ */
+static void
+term_not_running(struct term *t, const struct test_report *tr)
+{
+	size_t i;
+	int all = t->total > 0 && t->done >= t->total;
+
+	for (i = 0; i < t->nworkers; i++) {
+		if (t->running[i] == NULL)
+			continue;
+		if (!all && (tr->id == NULL || strcmp(t->running[i],
+		    tr->id) != 0 || (tr->worker != NULL &&
+		    t->workers[i] != NULL && strcmp(t->workers[i],
+		    tr->worker) != 0)))
+			continue;
+		free(t->running[i]);
+		t->running[i] = NULL;
+	}
+}
+
 static void
 term_test_result(struct reporter *r, const struct test_report *tr)
 {
@@ -1000,11 +1057,11 @@ term_test_result(struct reporter *r, const struct test_report *tr)
 	enum outcome o = tr->outcome;
 
 	t->done++;
-	if (outcome_is_failure(o)) {
-		t->nfailed++;
+	if (o > OUT_NONE && o < OUT__COUNT)
+		t->counts.n[o]++;
+	if (outcome_is_failure(o))
 		term_keep_failure(t, tr);
-	} else if (o == OUT_PASS || o == OUT_XFAIL || o == OUT_FLAKY)
-		t->npassed++;
+	term_not_running(t, tr);
 	if (o == OUT_FLAKY)
 		term_keep_flaky(t, tr);
 	if (t->opt.durations > 0 && tr->duration >= 0)
@@ -1136,7 +1193,8 @@ term_forget(struct term *t)
 	t->flaky = NULL;
 	t->nfail = t->fail_size = t->fail_dropped = t->output_kept = 0;
 	t->nflaky = t->flaky_dropped = t->nslow = 0;
-	t->done = t->nfailed = t->npassed = 0;
+	t->done = 0;
+	memset(&t->counts, 0, sizeof t->counts);
 	t->eta = -1;
 }
 

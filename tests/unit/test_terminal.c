@@ -107,8 +107,9 @@ run_end(struct reporter *r, const struct counts *c, double elapsed, int rc,
 static void
 feed_mixed(struct reporter *r, struct counts *c)
 {
-	struct worker_info wi = { "w3", "popen", "host1", "linux", "x86_64",
-	    2, 1234, "0.1.0" };
+	struct worker_info wi = { .id = "w3", .spec = "popen",
+	    .hostname = "host1", .os = "linux", .arch = "x86_64", .cpus = 2,
+	    .pid = 1234, .version = "0.1.0" };
 	struct test_report tr;
 
 	memset(c, 0, sizeof *c);
@@ -789,6 +790,115 @@ START_TEST(test_tty_running_that_fits)
 }
 END_TEST
 
+/* The last status line drawn in out (cut in place), or NULL. */
+static char *
+last_status(char *out)
+{
+	char *p, *last = NULL, *end;
+
+	for (p = out; (p = strstr(p, "\r\033[K[")) != NULL; p++)
+		last = p + 4;
+	if (last != NULL && (end = strpbrk(last, "\r\n")) != NULL)
+		*end = '\0';
+	return last;
+}
+
+START_TEST(test_tty_counts_as_closing)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	struct test_report tr;
+	char *out, *line;
+
+	setenv("TERM", "xterm", 1);
+	unsetenv("NO_COLOR");
+	pty_open(&p, 200);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 6, 2);
+	tr = report("a/pass", "w0", OUT_PASS, 0.001);
+	result(r, &tr);
+	tr = report("a/todo", "w1", OUT_XFAIL, 0.001);
+	result(r, &tr);
+	tr = report("a/flaky", "w0", OUT_FLAKY, 0.001);
+	tr.attempts = 2;
+	result(r, &tr);
+	tr = report("a/segv", "w1", OUT_CRASH, 0.001);
+	tr.signal = 11;
+	tr.signal_name = "SIGSEGV";
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	/* An xfail and a flaky test are not "passed" here either: the
+	 * words and counts are the closing line's. */
+	ck_assert_msg(strncmp(line, "[ 66%] 4/6 | 1 passed, 0 failed, "
+	    "1 crashed, 1 xfailed, 1 flaky | ", 60) == 0, "[%s]", line);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_tty_not_running_after_result)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	struct test_report tr;
+	const char *running[] = { "s/first", "s/second" };
+	const char *workers[] = { "w0", "w1" };
+	struct progress pr = { .done = 0, .total = 2, .eta = 3.0,
+	    .nworkers = 2, .running = running, .workers = workers };
+	char *out, *line;
+
+	setenv("TERM", "xterm", 1);
+	unsetenv("NO_COLOR");
+	pty_open(&p, 200);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 2, 2);
+	r->ops->progress(r, &pr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strstr(line, " | w0 s/first, w1 s/second") != NULL,
+	    "[%s]", line);
+	free(out);
+
+	/* w0's test is done: it runs nothing until progress says so. */
+	tr = report("s/first", "w0", OUT_PASS, 0.001);
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strstr(line, " | w1 s/second") != NULL &&
+	    strstr(line, "s/first") == NULL, "[%s]", line);
+	free(out);
+
+	/* After the last result nothing runs, and nothing is left to wait
+	 * for, until run_end comes. */
+	tr = report("s/second", "w1", OUT_PASS, 0.001);
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strncmp(line, "[100%] 2/2 | 2 passed, 0 failed | ",
+	    34) == 0, "[%s]", line);
+	ck_assert_msg(strstr(line, "running") == NULL &&
+	    strstr(line, " | w") == NULL && strstr(line, "ETA") == NULL,
+	    "[%s]", line);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
 START_TEST(test_tty_narrow_and_colour)
 {
 	struct event_base *base = event_base_new();
@@ -894,6 +1004,8 @@ main(void)
 	tcase_add_test(tc, test_second_run_starts_clean);
 	tcase_add_test(tt, test_tty_status_line);
 	tcase_add_test(tt, test_tty_running_that_fits);
+	tcase_add_test(tt, test_tty_counts_as_closing);
+	tcase_add_test(tt, test_tty_not_running_after_result);
 	tcase_add_test(tt, test_tty_narrow_and_colour);
 	tcase_add_test(tt, test_tty_no_color_env);
 	tcase_add_test(tt, test_tty_dumb);
