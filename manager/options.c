@@ -4,8 +4,10 @@
  *
  * It only parses and checks what can be checked without the suites: it
  * must never start a process, touch the cache or exit by itself (main
- * decides on the exit code). The expression languages of -k, --tags and
- * --shard are compiled by run.c, which owns the selection.
+ * decides on the exit code). The expressions of -k, --tags and --shard
+ * are compiled by run.c, which owns the selection; they are parsed here
+ * once too, so that a mistake in one is a usage error like any other,
+ * said before a worker starts.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -368,10 +370,29 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 	return -1;
 }
 
+/* -k or --tags: does it parse? */
+static int
+opt_check_expr(const char *name, const char *text, char *why, size_t whylen)
+{
+	struct kexpr *k;
+	char sub[384];
+
+	if (text == NULL)
+		return 0;
+	if ((k = kexpr_parse(text, sub, sizeof sub)) == NULL) {
+		snprintf(why, whylen, "%s: %s", name, sub);
+		return -1;
+	}
+	kexpr_free(k);
+	return 0;
+}
+
 /* What cannot be seen one option at a time. */
 static int
 opt_check(const struct options *o, char *why, size_t whylen)
 {
+	unsigned si, sn;
+
 	if (o->nsuites == 0) {
 		/* Most likely "--json suite.so", the suite taken for the
 		 * report's file name. */
@@ -394,6 +415,14 @@ opt_check(const struct options *o, char *why, size_t whylen)
 	    strcmp(o->json, "-") == 0) {
 		snprintf(why, whylen, "--tap - and --json cannot both write "
 		    "to stdout");
+		return -1;
+	}
+	if (opt_check_expr("-k", o->kexpr, why, whylen) == -1 ||
+	    opt_check_expr("--tags", o->tags, why, whylen) == -1)
+		return -1;
+	if (o->shard != NULL && shard_parse(o->shard, &si, &sn) == -1) {
+		snprintf(why, whylen, "--shard wants I/N with 1 <= I <= N, not "
+		    "'%s'", o->shard);
 		return -1;
 	}
 	if (o->dist == DIST_EACH && o->jobs == 0) {

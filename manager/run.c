@@ -15,6 +15,7 @@
  */
 #include <sys/resource.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -44,7 +45,8 @@ struct slotinfo {
 	size_t		*count;
 	struct worker_info info;
 	char		*spec, *id, *hostname, *os, *arch, *version;
-	int		 up;		/* worker_up told */
+	int		 up;		/* up, with its info in info */
+	int		 told;		/* the reporters have heard worker_up */
 	int		 retired;	/* no more replacements */
 };
 
@@ -62,6 +64,7 @@ struct run {
 	struct slotinfo		*si;
 	enum phase		 phase;
 	int			 catalog_done;
+	int			 run_started;	/* run_start was told */
 	struct catalog		*diffcat;	/* a disagreeing worker's list */
 	int			 diff_slot;
 	uint32_t		 nsel;
@@ -232,6 +235,19 @@ unit_from(struct run *r, int slot, size_t suite, uint32_t index,
 	return 0;
 }
 
+/* Workers are announced after the run's header (run_start): those up
+ * before it are told by run_begin, replacements at once. */
+static void
+run_tell_up(struct run *r, int slot)
+{
+	struct slotinfo *s = &r->si[slot];
+
+	if (!r->run_started || !s->up || s->told)
+		return;
+	s->told = 1;
+	dr_worker_up(r->dr, &s->info);
+}
+
 static void
 cb_up(void *ctx, int slot, const struct worker_info *wi)
 {
@@ -244,6 +260,10 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	free(s->version);
 	s->hostname = xstrdup(wi->hostname);
 	s->os = xstrdup(wi->os);
+	/* "linux", as the node line's format has it, whatever case the
+	 * worker's uname(2) gave ("Linux"). */
+	for (char *c = s->os; *c != '\0'; c++)
+		*c = (char)tolower((unsigned char)*c);
 	s->arch = xstrdup(wi->arch);
 	s->version = xstrdup(wi->version);
 	s->info = *wi;
@@ -254,7 +274,7 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	s->info.arch = s->arch;
 	s->info.version = s->version;
 	s->up = 1;
-	dr_worker_up(r->dr, &s->info);
+	run_tell_up(r, slot);
 }
 
 static void
@@ -484,8 +504,9 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 
 	r->running[slot] = NULL;
 	r->si[slot].loaded = 0;		/* a replacement loads anew */
-	if (r->si[slot].up) {
-		r->si[slot].up = 0;
+	r->si[slot].up = 0;
+	if (r->si[slot].told) {
+		r->si[slot].told = 0;
 		dr_worker_down(r->dr, &r->si[slot].info, expected ? NULL : why);
 	}
 	if (r->phase == PH_START && !expected) {
@@ -870,6 +891,7 @@ run_info_start(struct run *r)
 	ri.suites = r->o->suites;
 	ri.nsuites = r->o->nsuites;
 	dr_run_start(r->dr, &ri);
+	r->run_started = 1;
 }
 
 static void
@@ -907,11 +929,11 @@ run_begin(struct run *r)
 		    r->nsel, r->nslots);
 		return;
 	}
-	if (r->o->random_order)
-		dr_notice(r->dr, LOG_LVL_WARN, "random order: "
-		    "--random-order=%lld", r->seed);
+	/* The header names the seed (--random-order=SEED): once. */
 	r->phase = PH_RUN;
 	run_info_start(r);
+	for (i = 0; i < r->nslots; i++)
+		run_tell_up(r, i);
 	for (i = 0; i < r->nslots; i++)
 		if (pool_alive(r->pool, i))
 			sched_worker_up(r->sched, i, clock_mono());
@@ -1307,7 +1329,8 @@ run_end(struct run *r)
 	sum.stop_reason = r->stop_reason[0] != '\0' ? r->stop_reason : NULL;
 	if (r->sched == NULL && !r->error && !r->o->list)
 		dr_notice(r->dr, LOG_LVL_WARN, "no tests collected");
-	if (r->sched != NULL || !r->o->list)
+	/* A usage error is only its sentence: no "no tests ran" after it. */
+	if ((r->sched != NULL || !r->o->list) && r->error != 2)
 		dr_run_end(r->dr, &sum);
 	if (r->hist != NULL && r->sched != NULL && !r->error)
 		history_save(r->hist);

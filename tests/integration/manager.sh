@@ -63,6 +63,13 @@ for j in 8 16; do
 	is "$(printf '%s\n' "$OUT" | grep -c ' popen -- ')" $j \
 	    "-j $j: a node line per worker"
 done
+# -v: the header, then the workers, then the tests.
+is "$(printf '%s\n' "$OUT" | head -n 1 | cut -d: -f1)" "distmgr $(
+    "$DM" --version | cut -d' ' -f2)" "-v: the run's header comes first"
+is "$(printf '%s\n' "$OUT" | sed -n '2,17p' | grep -c '^\[w[0-9]*\] popen -- ')" \
+    16 "-v: the node lines follow the header, before any test"
+like "$(printf '%s\n' "$OUT" | sed -n 2p)" " popen -- linux $(uname -m), " \
+    "-v: the node line names the OS in lower case, as uname(1) -s does not"
 run 120 "$DM" --no-cache -j 16 --no-fork -v "$SUITES/many.so"
 each_once "$OUT" many.ids "-j 16 in-process: each test has one result line"
 
@@ -120,7 +127,11 @@ run 60 "$DM" --cache-dir cache -j 2 --lf "$SUITES/mgr_skew.so"
 is "$(closing "$OUT")" "distmgr: 1 failed" "--lf runs only the last failures"
 run 60 "$DM" --no-cache -j 1 -v --random-order=7 "$SUITES/mgr_skew.so"
 o1=$(vlines "$OUT" | awk '{ print $3 }' | tr '\n' ' ')
-like "$ERR$OUT" "random-order=7" "--random-order prints the seed"
+like "$(printf '%s\n' "$OUT" | head -n 1)" ", --random-order=7" \
+    "--random-order: the header names the seed"
+is "$(printf '%s\n%s\n' "$OUT" "$ERR" | grep -c 'random-order=7')" 1 \
+    "--random-order: the seed is said once"
+unlike "$ERR$OUT" "warning" "--random-order: the seed is no warning"
 run 60 "$DM" --no-cache -j 1 -v --random-order=7 "$SUITES/mgr_skew.so"
 is "$(vlines "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" "$o1" \
     "the same seed gives the same order"
@@ -160,6 +171,15 @@ run 60 "$DM" --no-cache -j 2 --tags "no-such-tag" "$SUITES/mgr_skew.so"
 is "$RC" 5 "nothing selected: exit 5"
 run 60 "$DM" --no-cache --bogus "$SUITES/mgr_skew.so"
 is "$RC" 4 "a usage error: exit 4"
+run 60 "$DM" --no-cache -j 2 -k "a and" "$SUITES/mgr_skew.so"
+is "$RC" 4 "a bad -k: exit 4"
+is "$OUT" "" "a bad -k: nothing on stdout (no 'no tests ran')"
+is "$ERR" "distmgr: -k: column 6: expected a pattern after 'and', found the \
+end of the expression
+Try 'distmgr --help'." "a bad -k: only the error, as any usage error"
+run 60 "$DM" --no-cache -j 2 --tags "(fast" "$SUITES/mgr_skew.so"
+is "$RC:$OUT" "4:" "a bad --tags: exit 4, nothing on stdout"
+like "$ERR" "distmgr: --tags: " "a bad --tags: said so"
 run 10 "$DM" --help
 like "$OUT" "--max-worker-restart" "--help lists the options"
 run 10 "$DM" --version
