@@ -83,6 +83,7 @@ struct worker_info {
 	int		 cpus;
 	long		 pid;
 	const char	*version;	/* the worker's */
+	const char	*tmpdir;	/* its TMPDIR (hello's answer), or NULL */
 };
 
 struct run_info {
@@ -563,6 +564,14 @@ void	 pool_reap(struct pool *);
 
 /* argv0 finds the worker next to distmgr. Returns the exit code. */
 int	 run_main(const struct options *, const char *argv0);
+/* ---- tmpdir.c: what a dead local worker leaves ------------------- */
+
+/* Removes path, a local worker's $TMPDIR/distworker.XXXXXX, if it is
+ * still there: only a directory of that name that we own, never
+ * following a symbolic link, at the top or inside. 0 (also when it is
+ * gone already), or -1 with a sentence in why. */
+int	 tmpdir_remove(const char *path, char *why, size_t whylen);
+
 /* ---- txspec.c: --tx execution specs -------------------------------- */
 
 enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };

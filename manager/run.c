@@ -45,6 +45,7 @@ struct slotinfo {
 	size_t		*count;
 	struct worker_info info;
 	char		*spec, *id, *hostname, *os, *arch, *version;
+	char		*tmpdir;
 	int		 up;		/* up, with its info in info */
 	int		 told;		/* the reporters have heard worker_up */
 	int		 retired;	/* no more replacements */
@@ -258,6 +259,8 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	free(s->os);
 	free(s->arch);
 	free(s->version);
+	free(s->tmpdir);
+	s->tmpdir = wi->tmpdir != NULL ? xstrdup(wi->tmpdir) : NULL;
 	s->hostname = xstrdup(wi->hostname);
 	s->os = xstrdup(wi->os);
 	/* "linux", as the node line's format has it, whatever case the
@@ -273,6 +276,7 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	s->info.os = s->os;
 	s->info.arch = s->arch;
 	s->info.version = s->version;
+	s->info.tmpdir = s->tmpdir;
 	s->up = 1;
 	run_tell_up(r, slot);
 }
@@ -492,6 +496,22 @@ run_restart(struct run *r, int slot)
 	    "replacements)", r->si[slot].id, r->restarts, r->max_restarts);
 }
 
+/* A worker removes its TMPDIR when it exits; one that was killed cannot.
+ * Only a local worker's path is ours to remove. */
+static void
+run_remove_tmpdir(struct run *r, int slot)
+{
+	struct slotinfo *s = &r->si[slot];
+	char why[512];
+
+	if (s->tmpdir != NULL && strcmp(s->spec, "popen") == 0 &&
+	    tmpdir_remove(s->tmpdir, why, sizeof why) == -1)
+		log_warn("%s: %s", s->id, why);
+	free(s->tmpdir);
+	s->tmpdir = NULL;
+	s->info.tmpdir = NULL;
+}
+
 static void
 cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
     const char *why, const char *tail)
@@ -502,6 +522,7 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 	json_t *box;
 	char msg[1024];
 
+	run_remove_tmpdir(r, slot);
 	r->running[slot] = NULL;
 	r->si[slot].loaded = 0;		/* a replacement loads anew */
 	r->si[slot].up = 0;
@@ -1261,6 +1282,7 @@ run_teardown(struct run *r)
 		free(r->si[i].os);
 		free(r->si[i].arch);
 		free(r->si[i].version);
+		free(r->si[i].tmpdir);
 	}
 	free(r->si);
 	free(r->running);

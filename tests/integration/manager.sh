@@ -75,13 +75,18 @@ each_once "$OUT" many.ids "-j 16 in-process: each test has one result line"
 
 # ---- a worker killed or stopped from outside ------------------------------------------
 ids mgr_sleepy sleepy.ids
+# Workers make their TMPDIR under this one: a killed worker cannot
+# remove its own, and the manager must.
+mkdir -p wtmp
 for mode in boxed --no-fork; do
 	m=$mode
 	[ "$m" = boxed ] && m=
-	bg 60 "$DM" --no-cache -j 2 -v $m "$SUITES/mgr_sleepy.so"
+	bg 60 env TMPDIR="$T_TMP/wtmp" "$DM" --no-cache -j 2 -v $m \
+	    "$SUITES/mgr_sleepy.so"
 	wait_for "$T_TMP/bg.out" "PASS sleepy/"
 	kill -9 $(workers_of $BG | cut -d' ' -f1)
 	bg_wait
+	is "$(ls -A wtmp)" "" "$mode: the killed worker's TMPDIR is removed"
 	is "$RC" 1 "$mode: kill -9 of a worker exits 1"
 	is "$(closing "$OUT")" "distmgr: 39 passed, 1 crashed" \
 	    "$mode: kill -9 of a worker costs the one test it ran"
@@ -90,12 +95,14 @@ for mode in boxed --no-fork; do
 	    "$mode: the lost test names signal 9"
 done
 
-bg 60 "$DM" --no-cache -j 2 --heartbeat 1 -v "$SUITES/mgr_sleepy.so"
+bg 60 env TMPDIR="$T_TMP/wtmp" "$DM" --no-cache -j 2 --heartbeat 1 -v \
+    "$SUITES/mgr_sleepy.so"
 wait_for "$T_TMP/bg.out" "PASS sleepy/"
 victim=$(workers_of $BG | cut -d' ' -f1)
 kill -STOP $victim
 bg_wait
 kill -CONT $victim 2>/dev/null
+is "$(ls -A wtmp)" "" "a hung worker the manager killed leaves no TMPDIR"
 stopped_ok "$OUT" 40
 each_once "$OUT" sleepy.ids "after SIGSTOP each test has one result line"
 
