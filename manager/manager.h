@@ -732,6 +732,12 @@ struct sink *sink_open(struct event_base *base, const char *path,
 /* Over an fd the caller keeps open (tests; stdout). */
 struct sink *sink_open_fd(struct event_base *base, int fd, const char *what,
 	    const char *name);
+/* Over a file description of its own for fd (reopened through /proc
+ * when it is a pipe, FIFO or terminal, else a duplicate): fd itself,
+ * which others share (stdout, stderr), never becomes non-blocking.
+ * NULL with why when fd is closed. */
+struct sink *sink_open_dup(struct event_base *base, int fd,
+	    const char *what, const char *name, char *why, size_t whylen);
 void	 sink_set_limit(struct sink *, size_t limit);
 /* Queues one record; 0, or -1 when it was dropped. */
 int	 sink_write(struct sink *, const char *data, size_t len);

@@ -10,13 +10,19 @@
  * output, the flaky tests, the slowest tests (--durations N), and the
  * closing line "distmgr: 120 passed, 3 failed in 4.21s".
  *
- * It must never slow the run: writes go through stdio's buffer and are
- * flushed on the timer, a passing test costs a few counters (and a heap
- * comparison with --durations), and with a million tests it keeps only
- * what the end needs: bounded failure records (TERM_MAX_FAILURES, their
- * output within TERM_OUTPUT_BUDGET) and a top-N heap of durations. It
- * must never write a test's control characters to the terminal raw: a
- * test's output could otherwise clear the screen or hide a failure.
+ * It must never slow the run: text is built in a stdio buffer of its own
+ * and flushed on the timer into a sink (report-sink.c) over a file
+ * description of its own for stdout, written without blocking, so that a
+ * pipe nobody reads costs memory up to a cap (with a warning when it
+ * falls behind, then the rest of the output is dropped), never the event
+ * loop; at the very end it waits for the reader, but at most
+ * TERM_END_STALL seconds in which the reader takes nothing. A passing
+ * test costs a few counters (and a heap comparison with --durations), and
+ * with a million tests it keeps only what the end needs: bounded failure
+ * records (TERM_MAX_FAILURES, their output within TERM_OUTPUT_BUDGET) and
+ * a top-N heap of durations. It must never write a test's control
+ * characters to the terminal raw: a test's output could otherwise clear
+ * the screen or hide a failure.
  */
 #include <sys/ioctl.h>
 
@@ -42,6 +48,9 @@
 #define TERM_OUTPUT_BUDGET	(16u * 1024 * 1024)	/* all failures' */
 #define TERM_RULE_WIDTH		72	/* of the section headings */
 #define TERM_STATUS_MAX		1024	/* bytes of the status line */
+#define TERM_BUFFER		(64u * 1024)	/* stdio's, before the sink */
+#define TERM_END_STALL		30.0	/* seconds without progress at the
+					   end before output is given up */
 
 #define C_RESET		"\033[0m"
 #define C_BOLD		"\033[1m"
@@ -79,7 +88,11 @@ struct term_slow {
 };
 
 struct term {
-	FILE		*fp;
+	FILE		*fp;		/* where text goes: out itself, or a
+					   stream into sink */
+	FILE		*out;		/* the caller's (stdout) */
+	struct sink	*sink;		/* out's descriptor, never blocking;
+					   NULL: write to out itself */
 	struct event	*timer;
 	struct terminal_options opt;
 	int		 tty;		/* draw the live status line */
@@ -409,7 +422,7 @@ term_status_draw(struct term *t, int tick)
 
 	if (!t->tty || !t->running_now)
 		return;
-	if (tick && ioctl(fileno(t->fp), TIOCGWINSZ, &ws) == 0 &&
+	if (tick && ioctl(fileno(t->out), TIOCGWINSZ, &ws) == 0 &&
 	    ws.ws_col > 0)
 		t->width = ws.ws_col;
 	term_status_build(t, &sb);
@@ -1214,7 +1227,12 @@ term_free(struct reporter *r)
 	}
 	free(t->running);
 	free(t->workers);
-	fflush(t->fp);
+	if (t->sink != NULL) {
+		fclose(t->fp);		/* into the sink */
+		sink_flush(t->sink, TERM_END_STALL);
+		sink_close(t->sink);
+	} else
+		fflush(t->fp);
 	free(t);
 	free(r);
 }
@@ -1242,6 +1260,43 @@ term_is_terminal(FILE *fp)
 	    strcmp(term, "dumb") != 0);
 }
 
+static ssize_t
+term_cookie_write(void *cookie, const char *buf, size_t size)
+{
+	struct term *t = cookie;
+
+	/* What the sink cannot keep is dropped and counted there: stdio
+	 * must never see a short write and retry. */
+	(void)sink_write(t->sink, buf, size);
+	return (ssize_t)size;
+}
+
+/* Text goes to out's descriptor through a sink, from a stdio stream of
+ * our own; when that cannot be set up, straight to out as before. */
+static void
+term_open_sink(struct term *t, struct event_base *base)
+{
+	static const cookie_io_functions_t io = { .write = term_cookie_write };
+	int fd = fileno(t->out);
+	char why[256];
+	FILE *fp;
+
+	fflush(t->out);			/* what came before goes first */
+	t->sink = sink_open_dup(base, fd, "terminal", fd == STDOUT_FILENO ?
+	    "stdout" : "its output", why, sizeof why);
+	if (t->sink == NULL)
+		return;
+	if ((fp = fopencookie(t, "w", io)) == NULL) {
+		sink_close(t->sink);
+		t->sink = NULL;
+		return;
+	}
+	/* A terminal (a dumb one too) shows each line as it comes, as
+	 * stdio's stdout would. */
+	setvbuf(fp, NULL, isatty(fd) ? _IOLBF : _IOFBF, TERM_BUFFER);
+	t->fp = fp;
+}
+
 struct reporter *
 reporter_terminal_new(struct event_base *base, FILE *fp,
     const struct terminal_options *opt)
@@ -1251,7 +1306,7 @@ reporter_terminal_new(struct event_base *base, FILE *fp,
 	int terminal = term_is_terminal(fp);
 	struct winsize ws;
 
-	t->fp = fp;
+	t->fp = t->out = fp;
 	t->opt = *opt;
 	t->tty = terminal && opt->verbosity >= 0;
 	/* NO_COLOR (any value, https://no-color.org) turns colour off;
@@ -1269,6 +1324,8 @@ reporter_terminal_new(struct event_base *base, FILE *fp,
 		t->slow = xcalloc((size_t)opt->durations, sizeof *t->slow);
 	if (base != NULL)
 		t->timer = event_new(base, -1, EV_PERSIST, term_tick, t);
+	if (base != NULL && fileno(fp) >= 0)
+		term_open_sink(t, base);
 	r->ops = &term_ops;
 	r->priv = t;
 	return r;

@@ -627,6 +627,64 @@ START_TEST(test_second_run_starts_clean)
 }
 END_TEST
 
+/* stdout a pipe nobody reads for now: with -v, 20,000 result lines
+ * (far over the pipe's 64 KiB) go in without one call blocking; when
+ * the reader comes back it gets every line, in order, and the end. */
+START_TEST(test_stalled_pipe_never_blocks)
+{
+	struct event_base *base = event_base_new();
+	struct terminal_options o = { 1, COLOR_NEVER, 0, 1 };
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	struct reporter *r;
+	char id[32], want[64], *got = NULL, chunk[65536], *p;
+	size_t len = 0;
+	ssize_t k;
+	double t0;
+	int fds[2], i;
+	FILE *fp;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fd_set_nonblock(fds[0], 1), 0);
+	fp = fdopen(fds[1], "w");
+	ck_assert_ptr_nonnull(fp);
+	r = reporter_terminal_new(base, fp, &o);
+	run_start(r, 20000, 1);
+	t0 = clock_mono();
+	for (i = 0; i < 20000; i++) {
+		snprintf(id, sizeof id, "s/t%05d", i);
+		tr = report(id, "w0", OUT_PASS, 0.001);
+		result(r, &tr);
+	}
+	n.n[OUT_PASS] = 20000;
+	run_end(r, &n, 1, EXIT_ALL_PASSED, NULL);
+	ck_assert_msg(clock_mono() - t0 < 2.0, "the run waited for stdout");
+	/* The reader is back: the loop drains what was kept. */
+	while (len < 2 || memcmp(got + len - 2, "s\n", 2) != 0) {
+		ck_assert_msg(clock_mono() - t0 < 20, "only %zu bytes", len);
+		tu_loop_for(base, 0.01);
+		while ((k = read(fds[0], chunk, sizeof chunk)) > 0) {
+			got = xreallocarray(got, len + (size_t)k + 1, 1);
+			memcpy(got + len, chunk, (size_t)k);
+			len += (size_t)k;
+		}
+		got = xreallocarray(got, len + 1, 1);
+		got[len] = '\0';
+	}
+	for (i = 0, p = got; i < 20000; i++) {
+		snprintf(want, sizeof want, "[w0] PASS s/t%05d (1.0 ms)\n", i);
+		p = strstr(p, want);
+		ck_assert_msg(p != NULL, "line %d is missing", i);
+	}
+	ck_assert_ptr_nonnull(strstr(got, "distmgr: 20000 passed in 1.00s\n"));
+	free(got);
+	r->ops->free(r);
+	fclose(fp);
+	close(fds[0]);
+	event_base_free(base);
+}
+END_TEST
+
 /* ---- on a real terminal ------------------------------------------------ */
 
 struct pty {
@@ -731,10 +789,12 @@ START_TEST(test_tty_status_line)
 	    != NULL, "%s", out);
 	free(out);
 
-	/* A failure goes above the status line, which comes back. */
+	/* A failure goes above the status line, which comes back (on
+	 * the next tick at the latest). */
 	tr = report("parse/big", "w2", OUT_FAIL, 0.5);
 	tr.message = "bad";
 	result(r, &tr);
+	tu_loop_for(base, 0.15);
 	out = pty_read(&p);
 	ck_assert_msg(strncmp(out, "\r\033[K[w2] FAIL parse/big (500.0 ms) - "
 	    "bad\n\r\033[K[ 50%] 2/4 | 1 passed, 1 failed | ", 60) == 0,
@@ -1002,6 +1062,7 @@ main(void)
 	tcase_add_test(tc, test_very_verbose);
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
+	tcase_add_test(tc, test_stalled_pipe_never_blocks);
 	tcase_add_test(tt, test_tty_status_line);
 	tcase_add_test(tt, test_tty_running_that_fits);
 	tcase_add_test(tt, test_tty_counts_as_closing);
