@@ -96,7 +96,15 @@ struct run_info {
 	double		 start_wall;	/* seconds since the epoch */
 	char *const	*suites;	/* the suite paths, [nsuites] */
 	size_t		 nsuites;
+	/* --report-durations: the JSON and web reports list this many
+	 * slowest tests with their history; 0: no listing. */
+	int		 report_durations;
 };
+
+#define REPORT_HISTORY_MAX	3	/* durations of a test the cache keeps */
+#define REPORT_DURATIONS_DEFAULT 10	/* --report-durations without
+					   --durations N */
+#define REPORT_DURATIONS_MAX	1000
 
 /* One test's final result, complete with its captured output. Every
  * pointer is valid for the duration of the reporter call only. */
@@ -120,6 +128,13 @@ struct test_report {
 	size_t		 out_len;
 	const char	*err;		/* captured stderr, NUL-terminated */
 	size_t		 err_len;
+	/* With --report-durations only: the test's recorded durations
+	 * before this run (seconds, most recent first) and what the
+	 * history expected of it, as the scheduler's estimate; both
+	 * meaningful only when nhistory > 0. */
+	int		 nhistory;
+	double		 history[REPORT_HISTORY_MAX];
+	double		 expected;
 };
 
 /* The live view: sent at most a few times a second. */
@@ -233,6 +248,10 @@ struct history *history_open(const char *dir);	/* NULL dir: in memory */
 void	 history_free(struct history *);
 /* Seconds, or < 0 when the test has no recorded duration. */
 double	 history_duration(const struct history *, const char *id);
+/* The test's recorded durations in seconds, most recent first, at
+ * most max of them into out; returns how many. */
+size_t	 history_recent(const struct history *, const char *id, double *out,
+	    size_t max);
 int	 history_failed_last(const struct history *, const char *id);
 /* How many tests failed last time (for --lf's message). */
 size_t	 history_nfailed(const struct history *);
@@ -293,6 +312,7 @@ struct options {
 	double		 heartbeat;	/* 0: off */
 	int		 verbosity;	/* -1 -q, 0, 1 -v, 2 -vv */
 	int		 durations;
+	int		 report_durations;	/* --report-durations */
 	enum color_mode	 color;
 	const char	*junit_xml;	/* --junit-xml FILE */
 	const char	*tap;		/* --tap FILE|- */
@@ -712,6 +732,33 @@ struct rpt_clip {
 	size_t		 omitted;
 };
 void	 rpt_clip(const char *p, size_t len, size_t max, struct rpt_clip *c);
+
+/* The n slowest tests of a run, for the durations listings: a min-heap
+ * of copies, bounded by max whatever the number of tests. */
+struct rpt_slow {
+	double		 duration;
+	char		*id;
+	char		*worker;
+	enum outcome	 outcome;
+	int		 nhistory;
+	double		 history[REPORT_HISTORY_MAX];
+	double		 expected;
+};
+struct rpt_top {
+	struct rpt_slow	*e;
+	size_t		 n;
+	size_t		 max;
+	double		 total;		/* every test's duration, summed */
+	size_t		 count;		/* tests seen */
+};
+void	 rpt_top_init(struct rpt_top *, size_t max);
+void	 rpt_top_add(struct rpt_top *, const struct test_report *);
+/* Sorts e[0..n) longest first (ties by id); adding after this is
+ * wrong until rpt_top_clear. */
+void	 rpt_top_sort(struct rpt_top *);
+/* Empties it for the next run; max stays. */
+void	 rpt_top_clear(struct rpt_top *);
+void	 rpt_top_free(struct rpt_top *);
 /* Splits "suite/name" at the first '/': the suite into buf, the name
  * returned (pointing into id). No '/': suite "" and the whole id. */
 const char *rpt_split_id(const char *id, char *buf, size_t size);

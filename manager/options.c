@@ -26,7 +26,7 @@ enum {
 	O_WORKER = 256, O_NO_FORK, O_DIST, O_TAGS, O_SHARD, O_LIST, O_JSON,
 	O_FF, O_NO_FF, O_LF, O_RANDOM, O_MAXFAIL, O_RERUNS, O_TIMEOUT,
 	O_TIMEOUT_MULT, O_MAX_RESTART, O_CACHE_DIR, O_NO_CACHE, O_HEARTBEAT,
-	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB,
+	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB, O_REPORT_DURATIONS,
 };
 
 static const struct option opt_long[] = {
@@ -60,6 +60,7 @@ static const struct option opt_long[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "durations", required_argument, NULL, O_DURATIONS },
+	{ "report-durations", no_argument, NULL, O_REPORT_DURATIONS },
 	{ "color", required_argument, NULL, O_COLOR },
 	{ "colour", required_argument, NULL, O_COLOR },
 	{ "help", no_argument, NULL, 'h' },
@@ -121,6 +122,9 @@ opt_usage(FILE *fp)
 "  -v, --verbose            a line per test and per worker (-vv: more)\n"
 "  -q, --quiet              the summary only\n"
 "      --durations N        show the N slowest tests\n"
+"      --report-durations   list the N slowest tests (--durations N, else\n"
+"                           10) with their durations from the cache in the\n"
+"                           JSON and web reports\n"
 "      --color WHEN         auto, always or never (NO_COLOR is honoured)\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n"
@@ -359,6 +363,9 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 		    whylen) == -1)
 			return -1;
 		o->durations = (int)v;
+		return 0;
+	case O_REPORT_DURATIONS:
+		o->report_durations = 1;
 		return 0;
 	case O_COLOR:
 		if (opt_word("--color", arg, colors, &w, why, whylen) == -1)

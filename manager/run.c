@@ -155,6 +155,13 @@ run_report(struct run *r, int slot, uint32_t unit, enum outcome oc,
 	tr.message = message;
 	tr.exit_status = -1;
 	tr.attempts = 1;
+	if (r->o->report_durations && r->hist != NULL) {
+		/* Before history_record below: what earlier runs knew. */
+		tr.nhistory = (int)history_recent(r->hist, tr.id, tr.history,
+		    REPORT_HISTORY_MAX);
+		tr.expected = tr.nhistory > 0 ? history_duration(r->hist,
+		    tr.id) : -1;
+	}
 	if (box != NULL) {
 		if (message == NULL)
 			tr.message = json_get_str(box, "message", NULL);
@@ -911,6 +918,11 @@ run_info_start(struct run *r)
 	ri.start_wall = r->start_wall;
 	ri.suites = r->o->suites;
 	ri.nsuites = r->o->nsuites;
+	if (r->o->report_durations)
+		ri.report_durations = r->o->durations <= 0 ?
+		    REPORT_DURATIONS_DEFAULT : r->o->durations >
+		    REPORT_DURATIONS_MAX ? REPORT_DURATIONS_MAX :
+		    r->o->durations;
 	dr_run_start(r->dr, &ri);
 	r->run_started = 1;
 }

@@ -152,6 +152,25 @@ is "$(grep -c '^ok \|^not ok ' t.tap)" 5 "--tap: a line per test"
 like "$(head -n 2 t.tap)" "1..5" "--tap: the plan"
 like "$(cat e.jsonl)" '"event":"run_end"' "--json FILE: the events, to the end"
 like "$OUT" "distmgr: 4 passed, 1 failed" "the terminal report is still there"
+# --report-durations: the slowest tests with their history, in JSON.
+run 60 "$DM" --cache-dir dcache -j 2 "$SUITES/mgr_skew.so"
+run 60 "$DM" --cache-dir dcache -j 2 --durations 2 --report-durations \
+    --json d.jsonl "$SUITES/mgr_skew.so"
+like "$OUT" "slowest 2 tests" "--report-durations: --durations N still shows"
+python3 - d.jsonl <<'EOF' && ok "--report-durations: the 2 slowest with their history in run_end" ||
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert ev[0]["event"] == "run_start" and ev[0]["report_durations"] == 2
+d = ev[-1]["durations"]
+assert d["count"] == 2 and d["timed"] == 5, d
+t = d["tests"]
+assert [x["id"] for x in t] == ["skew/d_long", "skew/c_medium"], t
+for x in t:
+	assert len(x["history"]) == 1 and x["expected"] == x["history"][0], x
+	assert abs(x["duration"] - x["expected"] - x["change"]) < 1e-6, x
+	assert 0.5 < x["duration"] / x["expected"] < 2, x
+EOF
+	not_ok "--report-durations: the 2 slowest with their history in run_end"
 run 60 "$DM" --no-cache -j 2 --tap - "$SUITES/mgr_skew.so"
 is "$(printf '%s\n' "$OUT" | grep -c '^ok \|^not ok ')" 5 \
     "--tap -: TAP on stdout"
