@@ -234,6 +234,9 @@ void	 dr_progress(struct distreporter *, const struct progress *);
 void	 dr_notice(struct distreporter *, int level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	 dr_run_end(struct distreporter *, const struct run_summary *);
+/* Drops every test's buffered output: a new run (--looponfail) must not
+ * see the last one's. */
+void	 dr_forget(struct distreporter *);
 
 /* ---- history.c: the cache of durations and failures ---------------- */
 
@@ -287,6 +290,7 @@ int	 shard_parse(const char *text, unsigned *i, unsigned *n);
 enum dist_mode { DIST_LOAD, DIST_EACH, DIST_NO };
 
 #define OPT_JOBS_AUTO		(-1)
+#define OPT_WATCH_MAX		64	/* --watch DIR, at most */
 #define OPT_DEFAULT_TIMEOUT	300.0	/* seconds, for tests that set none */
 #define OPT_DEFAULT_HEARTBEAT	10.0	/* seconds of silence = hung */
 
@@ -313,6 +317,9 @@ struct options {
 	int		 verbosity;	/* -1 -q, 0, 1 -v, 2 -vv */
 	int		 durations;
 	int		 report_durations;	/* --report-durations */
+	int		 looponfail;	/* -f */
+	const char	*watch[OPT_WATCH_MAX];	/* --watch DIR, with -f */
+	size_t		 nwatch;
 	enum color_mode	 color;
 	const char	*junit_xml;	/* --junit-xml FILE */
 	const char	*tap;		/* --tap FILE|- */
@@ -584,6 +591,26 @@ void	 pool_reap(struct pool *);
 
 /* argv0 finds the worker next to distmgr. Returns the exit code. */
 int	 run_main(const struct options *, const char *argv0);
+
+/* What outlives one run: --looponfail runs many on one loop, with the
+ * same reporters. Everything here is the caller's. */
+struct run_env {
+	struct event_base	*base;
+	struct distreporter	*dr;	/* with the reporters in it */
+	/* Only the tests with these ids (sorted by strcmp) among those
+	 * the options select; NULL: all of those. A run that selects none
+	 * of them reports nothing and returns EXIT_NO_TESTS. */
+	const char *const	*only;
+	size_t			 nonly;
+};
+/* One run on env's loop and reporters; the workers are started for it
+ * and gone when it returns. Returns the exit code. */
+int	 run_once(const struct options *, const char *argv0,
+	    const struct run_env *env);
+/* The reporters the options ask for, into dr. -1 when one cannot start
+ * (said through dr). */
+int	 run_reporters(struct event_base *, struct distreporter *,
+	    const struct options *);
 /* ---- tmpdir.c: what a dead local worker leaves ------------------- */
 
 /* Removes path, a local worker's $TMPDIR/distworker.XXXXXX, if it is
@@ -591,6 +618,44 @@ int	 run_main(const struct options *, const char *argv0);
  * following a symbolic link, at the top or inside. 0 (also when it is
  * gone already), or -1 with a sentence in why. */
 int	 tmpdir_remove(const char *path, char *why, size_t whylen);
+
+/* ---- watch.c: waiting for files to change (--looponfail) ------------ */
+
+#define WATCH_CHANGED_MAX	32	/* changed names told by name */
+
+/* changed[n]: what changed, as the user names it ("build/suite.so",
+ * "src/net/io.c"); more: how many others. Valid during the call. */
+typedef void (*watch_cb)(void *arg, const char *const *changed, size_t n,
+	    size_t more);
+
+struct watch;
+/* NULL with why when inotify cannot be had. */
+struct watch	*watch_new(struct event_base *, char *why, size_t whylen);
+void		 watch_free(struct watch *);
+/* A file, by its name in its directory: replaced, rewritten or removed,
+ * it has changed. 0, or -1 with why. */
+int		 watch_file(struct watch *, const char *path, char *why,
+		    size_t whylen);
+/* Every file under dir, subdirectories too (not hidden ones). 0, or -1
+ * with why (not a directory, too many for inotify). */
+int		 watch_dir(struct watch *, const char *dir, char *why,
+		    size_t whylen);
+/* Changes to path (a file, or a directory and all under it) are ours:
+ * the reports and the cache. Call before watch_dir. */
+void		 watch_ignore(struct watch *, const char *path);
+/* cb is called once, WATCH_QUIET seconds after the last change of a
+ * burst (at once, then, for changes made while it was not armed). */
+void		 watch_arm(struct watch *, watch_cb cb, void *arg);
+void		 watch_disarm(struct watch *);
+/* Forgets changes seen so far (not yet told). */
+void		 watch_drop_changes(struct watch *);
+
+/* ---- looponfail.c: -f, --looponfail --------------------------------- */
+
+/* Runs, waits for a change, runs the failed tests until they pass, then
+ * all of them, until Ctrl-C. Returns the exit code: 2 when interrupted,
+ * 3 or 4 when it cannot go on at all. */
+int		 lf_main(const struct options *, const char *argv0);
 
 /* ---- txspec.c: --tx execution specs -------------------------------- */
 
@@ -788,6 +853,9 @@ struct sink *sink_open_dup(struct event_base *base, int fd,
 void	 sink_set_limit(struct sink *, size_t limit);
 /* Queues one record; 0, or -1 when it was dropped. */
 int	 sink_write(struct sink *, const char *data, size_t len);
+/* Starts a file opened by name (not "-") over, empty: -1 for anything
+ * else, which cannot be taken back. */
+int	 sink_rewind(struct sink *);
 /* Writes what is buffered, waiting at most stall seconds for a reader
  * that takes nothing. 0 when all was written, -1 otherwise. */
 int	 sink_flush(struct sink *, double stall);

@@ -27,6 +27,7 @@ enum {
 	O_FF, O_NO_FF, O_LF, O_RANDOM, O_MAXFAIL, O_RERUNS, O_TIMEOUT,
 	O_TIMEOUT_MULT, O_MAX_RESTART, O_CACHE_DIR, O_NO_CACHE, O_HEARTBEAT,
 	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB, O_REPORT_DURATIONS,
+	O_WATCH,
 };
 
 static const struct option opt_long[] = {
@@ -49,6 +50,8 @@ static const struct option opt_long[] = {
 	{ "last-failed", no_argument, NULL, O_LF },
 	{ "random-order", optional_argument, NULL, O_RANDOM },
 	{ "exitfirst", no_argument, NULL, 'x' },
+	{ "looponfail", no_argument, NULL, 'f' },
+	{ "watch", required_argument, NULL, O_WATCH },
 	{ "maxfail", required_argument, NULL, O_MAXFAIL },
 	{ "reruns", required_argument, NULL, O_RERUNS },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -112,6 +115,10 @@ opt_usage(FILE *fp)
 "      --timeout S          seconds for tests that set none (default 300;\n"
 "                           0: no limit)\n"
 "      --timeout-multiplier F  scale every test's timeout by F\n"
+"  -f, --looponfail         run, then wait for the suites (and every --watch\n"
+"                           DIR) to change and run the failed tests again,\n"
+"                           until they pass, then all; Ctrl-C to stop\n"
+"      --watch DIR          with -f: also wait for changes under DIR\n"
 "\n"
 "Output:\n"
 "      --junit-xml FILE     also write a JUnit XML report\n"
@@ -312,6 +319,21 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 	case 'x':
 		o->maxfail = 1;
 		return 0;
+	case 'f':
+		o->looponfail = 1;
+		return 0;
+	case O_WATCH:
+		if (o->nwatch == OPT_WATCH_MAX) {
+			snprintf(why, whylen, "--watch: at most %d directories",
+			    OPT_WATCH_MAX);
+			return -1;
+		}
+		if (arg[0] == '\0') {
+			snprintf(why, whylen, "--watch wants a directory");
+			return -1;
+		}
+		o->watch[o->nwatch++] = arg;
+		return 0;
 	case O_MAXFAIL:
 		if (opt_int("--maxfail", arg, 1, LONG_MAX, &v, why,
 		    whylen) == -1)
@@ -432,6 +454,16 @@ opt_check(const struct options *o, char *why, size_t whylen)
 		    "'%s'", o->shard);
 		return -1;
 	}
+	if (o->nwatch > 0 && !o->looponfail) {
+		snprintf(why, whylen, "--watch is for --looponfail (-f): add "
+		    "-f, or drop --watch");
+		return -1;
+	}
+	if (o->looponfail && o->list) {
+		snprintf(why, whylen, "--looponfail runs tests; --list only "
+		    "lists them: use one or the other");
+		return -1;
+	}
 	if (o->dist == DIST_EACH && o->jobs == 0) {
 		snprintf(why, whylen, "--dist each needs workers; -j 0 "
 		    "means none");
@@ -452,7 +484,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 	opterr = 0;
 	/* Options may follow the suites, as with pytest; the leading ':'
 	 * tells a missing value from an unknown option. */
-	while ((c = getopt_long(argc, argv, ":j:k:xvqhV", opt_long,
+	while ((c = getopt_long(argc, argv, ":j:k:xfvqhV", opt_long,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'h':

@@ -49,6 +49,7 @@ struct sink {
 	int		 dropping;	/* fell past the cap: the rest is lost */
 	int		 broken;	/* the reader is gone, or a write failed */
 	int		 gave_up;	/* a flush timed out on a stalled reader */
+	int		 rewindable;	/* a regular file we opened by name */
 };
 
 static void	sink_on_writable(evutil_socket_t, short, void *);
@@ -357,7 +358,24 @@ sink_open(struct event_base *base, const char *path, const char *what,
 			    path, strerror(errno));
 		return NULL;
 	}
-	return sink_new(base, fd, 1, what, path);
+	{
+		struct sink *s = sink_new(base, fd, 1, what, path);
+
+		s->rewindable = !s->stream;
+		return s;
+	}
+}
+
+int
+sink_rewind(struct sink *s)
+{
+	if (!s->rewindable || s->broken)
+		return -1;
+	if (ftruncate(s->fd, 0) == -1 || lseek(s->fd, 0, SEEK_SET) == -1) {
+		sink_fail(s, errno);
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -107,6 +107,9 @@ struct term {
 	double		 last_plain;
 	int		 status_shown;
 	int		 running_now;	/* between run_start and run_end */
+	int		 ended;		/* a run ended: the next thing said
+					   (--looponfail) comes after a blank
+					   line */
 
 	double		 eta;		/* from progress, < 0 unknown */
 	char		**running;	/* per worker: test id or NULL */
@@ -941,6 +944,15 @@ term_put_closing(struct term *t, const struct run_summary *s)
 
 static void	term_forget(struct term *);
 
+/* The blank line between one run's end and what comes next. */
+static void
+term_after_end(struct term *t)
+{
+	if (t->ended && t->opt.verbosity >= 0)
+		fputc('\n', t->fp);
+	t->ended = 0;
+}
+
 static void
 term_run_start(struct reporter *r, const struct run_info *ri)
 {
@@ -962,6 +974,7 @@ term_run_start(struct reporter *r, const struct run_info *ri)
 	if (t->opt.verbosity < 0)
 		return;
 	term_status_clear(t);
+	term_after_end(t);
 	term_color(t, C_BOLD);
 	fprintf(t->fp, "distmgr %s: %zu %s", DM_VERSION, ri->ntests,
 	    ri->ntests == 1 ? "test" : "tests");
@@ -1144,6 +1157,7 @@ term_notice(struct reporter *r, int level, const char *text)
 	if (level > shown)
 		return;
 	term_status_clear(t);
+	term_after_end(t);
 	if (level <= LOG_LVL_ERROR) {
 		term_color(t, C_BOLD_RED);
 		fputs("error: ", t->fp);
@@ -1156,7 +1170,8 @@ term_notice(struct reporter *r, int level, const char *text)
 	term_color(t, C_RESET);
 	fputc('\n', t->fp);
 	term_status_restore(t);
-	if (t->timer == NULL || level <= LOG_LVL_WARN)
+	/* Between runs no timer flushes: what is said then is said now. */
+	if (t->timer == NULL || level <= LOG_LVL_WARN || !t->running_now)
 		fflush(t->fp);
 }
 
@@ -1176,6 +1191,7 @@ term_run_end(struct reporter *r, const struct run_summary *s)
 		fputc('\n', t->fp);
 	term_put_closing(t, s);
 	fflush(t->fp);
+	t->ended = 1;
 }
 
 /* Drops what one run kept for its end: --looponfail runs again with the

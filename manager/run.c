@@ -53,6 +53,7 @@ struct slotinfo {
 
 struct run {
 	const struct options	*o;
+	const struct run_env	*env;	/* what --looponfail shares, or NULL */
 	struct event_base	*base;
 	struct distreporter	*dr;
 	struct history		*hist;
@@ -734,6 +735,12 @@ run_startup_check(struct run *r)
 /* ---- selection and order ------------------------------------------------- */
 
 static int
+run_cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
 run_select(struct run *r)
 {
 	const struct options *o = r->o;
@@ -743,6 +750,7 @@ run_select(struct run *r)
 	uint32_t lf = 0;
 	char why[256];
 	const char *id;
+	const struct run_env *env = r->env;
 
 	if (o->kexpr != NULL &&
 	    (k = kexpr_parse(o->kexpr, why, sizeof why)) == NULL) {
@@ -775,7 +783,10 @@ run_select(struct run *r)
 		    !kexpr_match_tags(tags, cat_str(r->cat,
 		    cat_test(r->cat, (uint32_t)i)->tags))) ||
 		    (sn > 0 && !shard_has(id, si, sn)) ||
-		    (lf > 0 && !history_failed_last(r->hist, id)))
+		    (lf > 0 && !history_failed_last(r->hist, id)) ||
+		    (env != NULL && env->only != NULL &&
+		    bsearch(&id, env->only, env->nonly, sizeof *env->only,
+		    run_cmp_id) == NULL))
 			continue;
 		r->sel_of[i] = r->nsel;
 		r->sel[r->nsel++] = (uint32_t)i;
@@ -1136,20 +1147,21 @@ stdout_taken(const char *path)
 /* Takes rep into the distreporter; NULL (it could not start) is an
  * error worded in why. */
 static int
-run_add(struct run *r, struct reporter *rep, const char *why)
+run_add(struct distreporter *dr, struct reporter *rep, const char *why)
 {
 	if (rep == NULL) {
-		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		dr_notice(dr, LOG_LVL_ERROR, "%s", why);
 		return -1;
 	}
-	dr_add(r->dr, rep);
+	dr_add(dr, rep);
 	return 0;
 }
 
 /* The terminal, unless TAP or JSON lines have stdout, and each report
  * asked for. A report that cannot start is an error before any work. */
-static int
-run_reporters(struct run *r, const struct options *o)
+int
+run_reporters(struct event_base *base, struct distreporter *dr,
+    const struct options *o)
 {
 	struct terminal_options to;
 	char why[512];
@@ -1160,37 +1172,47 @@ run_reporters(struct run *r, const struct options *o)
 	to.durations = o->durations;
 	to.show_output = 1;
 	if (!stdout_taken(o->tap) && !stdout_taken(o->json))
-		dr_add(r->dr, reporter_terminal_new(r->base, stdout, &to));
-	if (o->junit_xml != NULL && run_add(r, reporter_junit_new(o->junit_xml,
+		dr_add(dr, reporter_terminal_new(base, stdout, &to));
+	if (o->junit_xml != NULL && run_add(dr, reporter_junit_new(
+	    o->junit_xml, why, sizeof why), why) == -1)
+		return -1;
+	if (o->tap != NULL && run_add(dr, reporter_tap_new(base, o->tap,
 	    why, sizeof why), why) == -1)
 		return -1;
-	if (o->tap != NULL && run_add(r, reporter_tap_new(r->base, o->tap,
-	    why, sizeof why), why) == -1)
-		return -1;
-	if (o->json != NULL && run_add(r, reporter_json_new(r->base, o->json,
+	if (o->json != NULL && run_add(dr, reporter_json_new(base, o->json,
 	    o->argv, why, sizeof why), why) == -1)
 		return -1;
-	if (o->web != NULL && run_add(r, reporter_web_new(r->base, o->web,
+	if (o->web != NULL && run_add(dr, reporter_web_new(base, o->web,
 	    why, sizeof why), why) == -1)
 		return -1;
 	return 0;
 }
 
 static int
-run_setup(struct run *r, const struct options *o, const char *argv0)
+run_setup(struct run *r, const struct options *o, const char *argv0,
+    const struct run_env *env)
 {
 	struct pool_config pc;
 	char why[512];
 	int i;
 
 	r->o = o;
+	r->env = env;
 	r->start = clock_mono();
 	r->start_wall = clock_wall();
-	r->dr = dr_new();
-	if ((r->base = event_base_new()) == NULL)
-		fatalx("cannot create the event loop");
-	if (!o->list && run_reporters(r, o) == -1)
-		return -1;
+	if (env != NULL) {
+		/* The loop and the reporters are the caller's; what the
+		 * last run buffered is not this one's. */
+		r->base = env->base;
+		r->dr = env->dr;
+		dr_forget(r->dr);
+	} else {
+		r->dr = dr_new();
+		if ((r->base = event_base_new()) == NULL)
+			fatalx("cannot create the event loop");
+		if (!o->list && run_reporters(r->base, r->dr, o) == -1)
+			return -1;
+	}
 	if (tp_find_worker(o->worker, argv0, r->worker, sizeof r->worker, why,
 	    sizeof why) == -1) {
 		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
@@ -1306,6 +1328,8 @@ run_teardown(struct run *r)
 	free(r->sel_of);
 	if (r->hist != NULL)
 		history_free(r->hist);
+	if (r->env != NULL)
+		return;			/* the loop and reporters live on */
 	dr_free(r->dr);
 	if (r->base != NULL)
 		event_base_free(r->base);
@@ -1361,6 +1385,11 @@ run_end(struct run *r)
 	sum.exit_code = run_exit_code(r);
 	sum.interrupted = r->interrupted;
 	sum.stop_reason = r->stop_reason[0] != '\0' ? r->stop_reason : NULL;
+	/* Rerunning the failed tests of a suite that no longer has them
+	 * (--looponfail) is no run: the caller says what happens next. */
+	if (r->sched == NULL && !r->error && r->env != NULL &&
+	    r->env->only != NULL)
+		return;
 	if (r->sched == NULL && !r->error && !r->o->list)
 		dr_notice(r->dr, LOG_LVL_WARN, "no tests collected");
 	/* A usage error is only its sentence: no "no tests ran" after it. */
@@ -1392,11 +1421,18 @@ run_stats(const struct run *r)
 int
 run_main(const struct options *o, const char *argv0)
 {
+	return run_once(o, argv0, NULL);
+}
+
+int
+run_once(const struct options *o, const char *argv0,
+    const struct run_env *env)
+{
 	struct run r;
 	int code;
 
 	memset(&r, 0, sizeof r);
-	if (run_setup(&r, o, argv0) == -1) {
+	if (run_setup(&r, o, argv0, env) == -1) {
 		run_teardown(&r);
 		return EXIT_INTERNAL;
 	}
