@@ -99,6 +99,20 @@ dr_free(struct distreporter *dr)
 }
 
 void
+dr_forget(struct distreporter *dr)
+{
+	size_t i, j;
+
+	for (i = 0; i < dr->nslots; i++) {
+		for (j = 0; j < dr->slots[i].n; j++) {
+			dr_buf_free(&dr->slots[i].p[j].out);
+			dr_buf_free(&dr->slots[i].p[j].err);
+		}
+		dr->slots[i].n = 0;
+	}
+}
+
+void
 dr_add(struct distreporter *dr, struct reporter *r)
 {
 	dr->r = xreallocarray(dr->r, dr->nr + 1, sizeof *dr->r);

@@ -522,6 +522,21 @@ history_duration(const struct history *h, const char *id)
 	return c / 1e6;
 }
 
+size_t
+history_recent(const struct history *h, const char *id, double *out,
+    size_t max)
+{
+	const struct hist_entry *e = hist_lookup(h, id);
+	size_t i, n;
+
+	if (e == NULL)
+		return 0;
+	n = e->nd < max ? e->nd : max;
+	for (i = 0; i < n; i++)
+		out[i] = e->us[i] / 1e6;
+	return n;
+}
+
 int
 history_failed_last(const struct history *h, const char *id)
 {

@@ -30,5 +30,7 @@ main(int argc, char **argv)
 		log_set_level(LOG_LVL_INFO);
 	if (o.verbosity >= 3)
 		log_set_level(LOG_LVL_DEBUG);
+	if (o.looponfail)
+		return lf_main(&o, argv[0]);
 	return run_main(&o, argv[0]);
 }

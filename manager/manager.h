@@ -83,6 +83,7 @@ struct worker_info {
 	int		 cpus;
 	long		 pid;
 	const char	*version;	/* the worker's */
+	const char	*tmpdir;	/* its TMPDIR (hello's answer), or NULL */
 };
 
 struct run_info {
@@ -95,7 +96,15 @@ struct run_info {
 	double		 start_wall;	/* seconds since the epoch */
 	char *const	*suites;	/* the suite paths, [nsuites] */
 	size_t		 nsuites;
+	/* --report-durations: the JSON and web reports list this many
+	 * slowest tests with their history; 0: no listing. */
+	int		 report_durations;
 };
+
+#define REPORT_HISTORY_MAX	3	/* durations of a test the cache keeps */
+#define REPORT_DURATIONS_DEFAULT 10	/* --report-durations without
+					   --durations N */
+#define REPORT_DURATIONS_MAX	1000
 
 /* One test's final result, complete with its captured output. Every
  * pointer is valid for the duration of the reporter call only. */
@@ -119,6 +128,13 @@ struct test_report {
 	size_t		 out_len;
 	const char	*err;		/* captured stderr, NUL-terminated */
 	size_t		 err_len;
+	/* With --report-durations only: the test's recorded durations
+	 * before this run (seconds, most recent first) and what the
+	 * history expected of it, as the scheduler's estimate; both
+	 * meaningful only when nhistory > 0. */
+	int		 nhistory;
+	double		 history[REPORT_HISTORY_MAX];
+	double		 expected;
 };
 
 /* The live view: sent at most a few times a second. */
@@ -218,6 +234,9 @@ void	 dr_progress(struct distreporter *, const struct progress *);
 void	 dr_notice(struct distreporter *, int level, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	 dr_run_end(struct distreporter *, const struct run_summary *);
+/* Drops every test's buffered output: a new run (--looponfail) must not
+ * see the last one's. */
+void	 dr_forget(struct distreporter *);
 
 /* ---- history.c: the cache of durations and failures ---------------- */
 
@@ -232,6 +251,10 @@ struct history *history_open(const char *dir);	/* NULL dir: in memory */
 void	 history_free(struct history *);
 /* Seconds, or < 0 when the test has no recorded duration. */
 double	 history_duration(const struct history *, const char *id);
+/* The test's recorded durations in seconds, most recent first, at
+ * most max of them into out; returns how many. */
+size_t	 history_recent(const struct history *, const char *id, double *out,
+	    size_t max);
 int	 history_failed_last(const struct history *, const char *id);
 /* How many tests failed last time (for --lf's message). */
 size_t	 history_nfailed(const struct history *);
@@ -267,6 +290,7 @@ int	 shard_parse(const char *text, unsigned *i, unsigned *n);
 enum dist_mode { DIST_LOAD, DIST_EACH, DIST_NO };
 
 #define OPT_JOBS_AUTO		(-1)
+#define OPT_WATCH_MAX		64	/* --watch DIR, at most */
 #define OPT_DEFAULT_TIMEOUT	300.0	/* seconds, for tests that set none */
 #define OPT_DEFAULT_HEARTBEAT	10.0	/* seconds of silence = hung */
 
@@ -292,6 +316,10 @@ struct options {
 	double		 heartbeat;	/* 0: off */
 	int		 verbosity;	/* -1 -q, 0, 1 -v, 2 -vv */
 	int		 durations;
+	int		 report_durations;	/* --report-durations */
+	int		 looponfail;	/* -f */
+	const char	*watch[OPT_WATCH_MAX];	/* --watch DIR, with -f */
+	size_t		 nwatch;
 	enum color_mode	 color;
 	const char	*junit_xml;	/* --junit-xml FILE */
 	const char	*tap;		/* --tap FILE|- */
@@ -563,6 +591,72 @@ void	 pool_reap(struct pool *);
 
 /* argv0 finds the worker next to distmgr. Returns the exit code. */
 int	 run_main(const struct options *, const char *argv0);
+
+/* What outlives one run: --looponfail runs many on one loop, with the
+ * same reporters. Everything here is the caller's. */
+struct run_env {
+	struct event_base	*base;
+	struct distreporter	*dr;	/* with the reporters in it */
+	/* Only the tests with these ids (sorted by strcmp) among those
+	 * the options select; NULL: all of those. A run that selects none
+	 * of them reports nothing and returns EXIT_NO_TESTS. */
+	const char *const	*only;
+	size_t			 nonly;
+};
+/* One run on env's loop and reporters; the workers are started for it
+ * and gone when it returns. Returns the exit code. */
+int	 run_once(const struct options *, const char *argv0,
+	    const struct run_env *env);
+/* The reporters the options ask for, into dr. -1 when one cannot start
+ * (said through dr). */
+int	 run_reporters(struct event_base *, struct distreporter *,
+	    const struct options *);
+/* ---- tmpdir.c: what a dead local worker leaves ------------------- */
+
+/* Removes path, a local worker's $TMPDIR/distworker.XXXXXX, if it is
+ * still there: only a directory of that name that we own, never
+ * following a symbolic link, at the top or inside. 0 (also when it is
+ * gone already), or -1 with a sentence in why. */
+int	 tmpdir_remove(const char *path, char *why, size_t whylen);
+
+/* ---- watch.c: waiting for files to change (--looponfail) ------------ */
+
+#define WATCH_CHANGED_MAX	32	/* changed names told by name */
+
+/* changed[n]: what changed, as the user names it ("build/suite.so",
+ * "src/net/io.c"); more: how many others. Valid during the call. */
+typedef void (*watch_cb)(void *arg, const char *const *changed, size_t n,
+	    size_t more);
+
+struct watch;
+/* NULL with why when inotify cannot be had. */
+struct watch	*watch_new(struct event_base *, char *why, size_t whylen);
+void		 watch_free(struct watch *);
+/* A file, by its name in its directory: replaced, rewritten or removed,
+ * it has changed. 0, or -1 with why. */
+int		 watch_file(struct watch *, const char *path, char *why,
+		    size_t whylen);
+/* Every file under dir, subdirectories too (not hidden ones). 0, or -1
+ * with why (not a directory, too many for inotify). */
+int		 watch_dir(struct watch *, const char *dir, char *why,
+		    size_t whylen);
+/* Changes to path (a file, or a directory and all under it) are ours:
+ * the reports and the cache. Call before watch_dir. */
+void		 watch_ignore(struct watch *, const char *path);
+/* cb is called once, WATCH_QUIET seconds after the last change of a
+ * burst (at once, then, for changes made while it was not armed). */
+void		 watch_arm(struct watch *, watch_cb cb, void *arg);
+void		 watch_disarm(struct watch *);
+/* Forgets changes seen so far (not yet told). */
+void		 watch_drop_changes(struct watch *);
+
+/* ---- looponfail.c: -f, --looponfail --------------------------------- */
+
+/* Runs, waits for a change, runs the failed tests until they pass, then
+ * all of them, until Ctrl-C. Returns the exit code: 2 when interrupted,
+ * 3 or 4 when it cannot go on at all. */
+int		 lf_main(const struct options *, const char *argv0);
+
 /* ---- txspec.c: --tx execution specs -------------------------------- */
 
 enum tx_kind { TX_POPEN, TX_SSH, TX_TCP, TX_EXEC };
@@ -703,6 +797,33 @@ struct rpt_clip {
 	size_t		 omitted;
 };
 void	 rpt_clip(const char *p, size_t len, size_t max, struct rpt_clip *c);
+
+/* The n slowest tests of a run, for the durations listings: a min-heap
+ * of copies, bounded by max whatever the number of tests. */
+struct rpt_slow {
+	double		 duration;
+	char		*id;
+	char		*worker;
+	enum outcome	 outcome;
+	int		 nhistory;
+	double		 history[REPORT_HISTORY_MAX];
+	double		 expected;
+};
+struct rpt_top {
+	struct rpt_slow	*e;
+	size_t		 n;
+	size_t		 max;
+	double		 total;		/* every test's duration, summed */
+	size_t		 count;		/* tests seen */
+};
+void	 rpt_top_init(struct rpt_top *, size_t max);
+void	 rpt_top_add(struct rpt_top *, const struct test_report *);
+/* Sorts e[0..n) longest first (ties by id); adding after this is
+ * wrong until rpt_top_clear. */
+void	 rpt_top_sort(struct rpt_top *);
+/* Empties it for the next run; max stays. */
+void	 rpt_top_clear(struct rpt_top *);
+void	 rpt_top_free(struct rpt_top *);
 /* Splits "suite/name" at the first '/': the suite into buf, the name
  * returned (pointing into id). No '/': suite "" and the whole id. */
 const char *rpt_split_id(const char *id, char *buf, size_t size);
@@ -723,9 +844,18 @@ struct sink *sink_open(struct event_base *base, const char *path,
 /* Over an fd the caller keeps open (tests; stdout). */
 struct sink *sink_open_fd(struct event_base *base, int fd, const char *what,
 	    const char *name);
+/* Over a file description of its own for fd (reopened through /proc
+ * when it is a pipe, FIFO or terminal, else a duplicate): fd itself,
+ * which others share (stdout, stderr), never becomes non-blocking.
+ * NULL with why when fd is closed. */
+struct sink *sink_open_dup(struct event_base *base, int fd,
+	    const char *what, const char *name, char *why, size_t whylen);
 void	 sink_set_limit(struct sink *, size_t limit);
 /* Queues one record; 0, or -1 when it was dropped. */
 int	 sink_write(struct sink *, const char *data, size_t len);
+/* Starts a file opened by name (not "-") over, empty: -1 for anything
+ * else, which cannot be taken back. */
+int	 sink_rewind(struct sink *);
 /* Writes what is buffered, waiting at most stall seconds for a reader
  * that takes nothing. 0 when all was written, -1 otherwise. */
 int	 sink_flush(struct sink *, double stall);

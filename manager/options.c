@@ -4,8 +4,10 @@
  *
  * It only parses and checks what can be checked without the suites: it
  * must never start a process, touch the cache or exit by itself (main
- * decides on the exit code). The expression languages of -k, --tags and
- * --shard are compiled by run.c, which owns the selection.
+ * decides on the exit code). The expressions of -k, --tags and --shard
+ * are compiled by run.c, which owns the selection; they are parsed here
+ * once too, so that a mistake in one is a usage error like any other,
+ * said before a worker starts.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +26,8 @@ enum {
 	O_WORKER = 256, O_NO_FORK, O_DIST, O_TAGS, O_SHARD, O_LIST, O_JSON,
 	O_FF, O_NO_FF, O_LF, O_RANDOM, O_MAXFAIL, O_RERUNS, O_TIMEOUT,
 	O_TIMEOUT_MULT, O_MAX_RESTART, O_CACHE_DIR, O_NO_CACHE, O_HEARTBEAT,
-	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB,
+	O_DURATIONS, O_COLOR, O_JUNIT, O_TAP, O_WEB, O_REPORT_DURATIONS,
+	O_WATCH,
 };
 
 static const struct option opt_long[] = {
@@ -36,7 +39,7 @@ static const struct option opt_long[] = {
 	{ "tags", required_argument, NULL, O_TAGS },
 	{ "shard", required_argument, NULL, O_SHARD },
 	{ "list", no_argument, NULL, O_LIST },
-	{ "json", optional_argument, NULL, O_JSON },
+	{ "json", required_argument, NULL, O_JSON },
 	{ "junit-xml", required_argument, NULL, O_JUNIT },
 	{ "tap", required_argument, NULL, O_TAP },
 	{ "web", required_argument, NULL, O_WEB },
@@ -47,6 +50,8 @@ static const struct option opt_long[] = {
 	{ "last-failed", no_argument, NULL, O_LF },
 	{ "random-order", optional_argument, NULL, O_RANDOM },
 	{ "exitfirst", no_argument, NULL, 'x' },
+	{ "looponfail", no_argument, NULL, 'f' },
+	{ "watch", required_argument, NULL, O_WATCH },
 	{ "maxfail", required_argument, NULL, O_MAXFAIL },
 	{ "reruns", required_argument, NULL, O_RERUNS },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -58,6 +63,7 @@ static const struct option opt_long[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "durations", required_argument, NULL, O_DURATIONS },
+	{ "report-durations", no_argument, NULL, O_REPORT_DURATIONS },
 	{ "color", required_argument, NULL, O_COLOR },
 	{ "colour", required_argument, NULL, O_COLOR },
 	{ "help", no_argument, NULL, 'h' },
@@ -92,8 +98,8 @@ opt_usage(FILE *fp)
 "                           substrings, not, and, or, parentheses)\n"
 "      --tags EXPR          only tests whose tags satisfy EXPR\n"
 "      --shard I/N          only the I-th of N stable shards\n"
-"      --list               list the selected tests and exit\n"
-"      --list --json        the same as JSON\n"
+"      --list               list the selected tests and exit; with\n"
+"                           --json FILE|-, as JSON (-: stdout, for tools)\n"
 "      --ff, --no-ff        run last run's failures first (default on)\n"
 "      --lf                 run only last run's failures\n"
 "      --random-order[=SEED]  shuffle (the seed is printed for repeating)\n"
@@ -109,17 +115,23 @@ opt_usage(FILE *fp)
 "      --timeout S          seconds for tests that set none (default 300;\n"
 "                           0: no limit)\n"
 "      --timeout-multiplier F  scale every test's timeout by F\n"
+"  -f, --looponfail         run, then wait for the suites (and every --watch\n"
+"                           DIR) to change and run the failed tests again,\n"
+"                           until they pass, then all; Ctrl-C to stop\n"
+"      --watch DIR          with -f: also wait for changes under DIR\n"
 "\n"
 "Output:\n"
 "      --junit-xml FILE     also write a JUnit XML report\n"
 "      --tap FILE|-         also write TAP (-: stdout, instead of the terminal)\n"
-"      --json[=FILE|-]      also write JSON lines, one event each (default\n"
-"                           stdout, instead of the terminal); with --list:\n"
-"                           the list as JSON\n"
+"      --json FILE|-        also write JSON lines, one event each (-: stdout,\n"
+"                           instead of the terminal)\n"
 "      --web [ADDR:]PORT    serve a live dashboard (ADDR 127.0.0.1)\n"
 "  -v, --verbose            a line per test and per worker (-vv: more)\n"
 "  -q, --quiet              the summary only\n"
 "      --durations N        show the N slowest tests\n"
+"      --report-durations   list the N slowest tests (--durations N, else\n"
+"                           10) with their durations from the cache in the\n"
+"                           JSON and web reports\n"
 "      --color WHEN         auto, always or never (NO_COLOR is honoured)\n"
 "  -h, --help               this text\n"
 "  -V, --version            the version\n"
@@ -203,6 +215,26 @@ opt_word(const char *name, const char *text, const char *const *words,
 	return -1;
 }
 
+/* A report's file: "--json -k x" must not quietly write to "-k". */
+static int
+opt_file(const char *name, const char *arg, int dash_ok, const char **out,
+    char *why, size_t whylen)
+{
+	if (arg[0] == '\0') {
+		snprintf(why, whylen, "%s wants a file name%s", name,
+		    dash_ok ? " or - for stdout" : "");
+		return -1;
+	}
+	if (arg[0] == '-' && (arg[1] != '\0' || !dash_ok)) {
+		snprintf(why, whylen, "%s wants a file name%s, not '%s' (write "
+		    "./%s for a file of that name)", name, dash_ok ?
+		    " or - for stdout" : "", arg, arg);
+		return -1;
+	}
+	*out = arg;
+	return 0;
+}
+
 static void
 opt_defaults(struct options *o)
 {
@@ -255,17 +287,14 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 		o->list = 1;
 		return 0;
 	case O_JSON:
-		/* With --list it asks for the list as JSON; in a run, for
-		 * the JSON lines reporter, on stdout unless a FILE is given. */
-		o->list_json = 1;
-		o->json = arg != NULL ? arg : "-";
-		return 0;
+		/* In a run, the JSON lines reporter; with --list, the list
+		 * as one JSON object. "-" is stdout in both. */
+		return opt_file("--json", arg, 1, &o->json, why, whylen);
 	case O_JUNIT:
-		o->junit_xml = arg;
-		return 0;
+		return opt_file("--junit-xml", arg, 0, &o->junit_xml, why,
+		    whylen);
 	case O_TAP:
-		o->tap = arg;
-		return 0;
+		return opt_file("--tap", arg, 1, &o->tap, why, whylen);
 	case O_WEB:
 		o->web = arg;
 		return 0;
@@ -289,6 +318,21 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 		return 0;
 	case 'x':
 		o->maxfail = 1;
+		return 0;
+	case 'f':
+		o->looponfail = 1;
+		return 0;
+	case O_WATCH:
+		if (o->nwatch == OPT_WATCH_MAX) {
+			snprintf(why, whylen, "--watch: at most %d directories",
+			    OPT_WATCH_MAX);
+			return -1;
+		}
+		if (arg[0] == '\0') {
+			snprintf(why, whylen, "--watch wants a directory");
+			return -1;
+		}
+		o->watch[o->nwatch++] = arg;
 		return 0;
 	case O_MAXFAIL:
 		if (opt_int("--maxfail", arg, 1, LONG_MAX, &v, why,
@@ -342,6 +386,9 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 			return -1;
 		o->durations = (int)v;
 		return 0;
+	case O_REPORT_DURATIONS:
+		o->report_durations = 1;
+		return 0;
 	case O_COLOR:
 		if (opt_word("--color", arg, colors, &w, why, whylen) == -1)
 			return -1;
@@ -352,25 +399,69 @@ opt_one(struct options *o, int c, const char *arg, char *why, size_t whylen)
 	return -1;
 }
 
+/* -k or --tags: does it parse? */
+static int
+opt_check_expr(const char *name, const char *text, char *why, size_t whylen)
+{
+	struct kexpr *k;
+	char sub[384];
+
+	if (text == NULL)
+		return 0;
+	if ((k = kexpr_parse(text, sub, sizeof sub)) == NULL) {
+		snprintf(why, whylen, "%s: %s", name, sub);
+		return -1;
+	}
+	kexpr_free(k);
+	return 0;
+}
+
 /* What cannot be seen one option at a time. */
 static int
 opt_check(const struct options *o, char *why, size_t whylen)
 {
+	unsigned si, sn;
+
 	if (o->nsuites == 0) {
-		snprintf(why, whylen, "no suite given (distmgr [options] "
-		    "suite.so ...)");
+		/* Most likely "--json suite.so", the suite taken for the
+		 * report's file name. */
+		if (o->json != NULL || o->tap != NULL || o->junit_xml != NULL)
+			snprintf(why, whylen, "no suite given: --json, --tap "
+			    "and --junit-xml take a file name before the "
+			    "suites (- for stdout: --json - suite.so)");
+		else
+			snprintf(why, whylen, "no suite given (distmgr "
+			    "[options] suite.so ...)");
 		return -1;
 	}
 	if (o->list && (o->junit_xml != NULL || o->tap != NULL ||
-	    o->web != NULL || (o->json != NULL && strcmp(o->json, "-") != 0))) {
+	    o->web != NULL)) {
 		snprintf(why, whylen, "--list runs nothing to report: drop "
-		    "--junit-xml, --tap, --web and --json=FILE");
+		    "--junit-xml, --tap and --web");
 		return -1;
 	}
 	if (o->tap != NULL && o->json != NULL && strcmp(o->tap, "-") == 0 &&
 	    strcmp(o->json, "-") == 0) {
 		snprintf(why, whylen, "--tap - and --json cannot both write "
 		    "to stdout");
+		return -1;
+	}
+	if (opt_check_expr("-k", o->kexpr, why, whylen) == -1 ||
+	    opt_check_expr("--tags", o->tags, why, whylen) == -1)
+		return -1;
+	if (o->shard != NULL && shard_parse(o->shard, &si, &sn) == -1) {
+		snprintf(why, whylen, "--shard wants I/N with 1 <= I <= N, not "
+		    "'%s'", o->shard);
+		return -1;
+	}
+	if (o->nwatch > 0 && !o->looponfail) {
+		snprintf(why, whylen, "--watch is for --looponfail (-f): add "
+		    "-f, or drop --watch");
+		return -1;
+	}
+	if (o->looponfail && o->list) {
+		snprintf(why, whylen, "--looponfail runs tests; --list only "
+		    "lists them: use one or the other");
 		return -1;
 	}
 	if (o->dist == DIST_EACH && o->jobs == 0) {
@@ -393,7 +484,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 	opterr = 0;
 	/* Options may follow the suites, as with pytest; the leading ':'
 	 * tells a missing value from an unknown option. */
-	while ((c = getopt_long(argc, argv, ":j:k:xvqhV", opt_long,
+	while ((c = getopt_long(argc, argv, ":j:k:xfvqhV", opt_long,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'h':
@@ -420,6 +511,7 @@ opt_parse(struct options *o, int argc, char **argv, FILE *out, char *why,
 				return OPT_BAD;
 		}
 	}
+	o->list_json = o->list && o->json != NULL;
 	o->argv = argv;
 	o->suites = argv + optind;
 	o->nsuites = (size_t)(argc - optind);

@@ -67,7 +67,7 @@ struct worker {
 	double			 deadline;	/* 0: none */
 	struct worker_info	 info;
 	char			 id[16];
-	char			*hostname, *os, *arch, *version;
+	char			*hostname, *os, *arch, *version, *tmpdir;
 };
 
 struct pool {
@@ -395,6 +395,7 @@ worker_free(struct worker *w)
 	free(w->os);
 	free(w->arch);
 	free(w->version);
+	free(w->tmpdir);
 	free(w);
 }
 
@@ -514,6 +515,9 @@ on_hello(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	w->info.cpus = (int)json_get_int(ans, "cpus", 0);
 	w->info.pid = (long)json_get_int(ans, "pid", w->proc.pid);
 	w->info.version = w->version;
+	if (json_get_str(ans, "tmpdir", NULL) != NULL)
+		w->tmpdir = xstrdup(json_get_str(ans, "tmpdir", NULL));
+	w->info.tmpdir = w->tmpdir;
 	if (w->state == W_STARTING)
 		w->state = W_LOADING;
 	w->pool->cbs->up(w->pool->ctx, w->slot, &w->info);

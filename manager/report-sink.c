@@ -49,6 +49,7 @@ struct sink {
 	int		 dropping;	/* fell past the cap: the rest is lost */
 	int		 broken;	/* the reader is gone, or a write failed */
 	int		 gave_up;	/* a flush timed out on a stalled reader */
+	int		 rewindable;	/* a regular file we opened by name */
 };
 
 static void	sink_on_writable(evutil_socket_t, short, void *);
@@ -307,33 +308,33 @@ sink_open_fd(struct event_base *base, int fd, const char *what,
 	return s;
 }
 
-static struct sink *
-sink_open_stdout(struct event_base *base, const char *what, char *why,
-    size_t whylen)
+struct sink *
+sink_open_dup(struct event_base *base, int fd, const char *what,
+    const char *name, char *why, size_t whylen)
 {
 	struct stat st;
-	int fd;
+	struct sink *s;
+	char proc[64];
+	int own = -1;
 
-	if (fstat(STDOUT_FILENO, &st) == -1) {
-		snprintf(why, whylen, "%s: stdout is closed", what);
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, whylen, "%s: %s is closed", what, name);
 		return NULL;
 	}
-	fd = -1;
-	if (!S_ISREG(st.st_mode) && !S_ISSOCK(st.st_mode))
-		fd = open("/proc/self/fd/1", O_WRONLY | O_NONBLOCK |
-		    O_CLOEXEC);
-	if (fd == -1 && (fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3)) ==
-	    -1) {
-		snprintf(why, whylen, "%s: cannot use stdout: %s", what,
+	/* A pipe, FIFO or terminal opened anew is a file description of
+	 * our own, whose O_NONBLOCK nobody else sees. */
+	if (!S_ISREG(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+		snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+		own = open(proc, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	}
+	if (own == -1 && (own = fcntl(fd, F_DUPFD_CLOEXEC, 3)) == -1) {
+		snprintf(why, whylen, "%s: cannot use %s: %s", what, name,
 		    strerror(errno));
 		return NULL;
 	}
-	{
-		struct sink *s = sink_new(base, fd, 1, what, "stdout");
-
-		sink_make_nonblocking(s);
-		return s;
-	}
+	s = sink_new(base, own, 1, what, name);
+	sink_make_nonblocking(s);
+	return s;
 }
 
 struct sink *
@@ -343,7 +344,8 @@ sink_open(struct event_base *base, const char *path, const char *what,
 	int fd;
 
 	if (strcmp(path, "-") == 0)
-		return sink_open_stdout(base, what, why, whylen);
+		return sink_open_dup(base, STDOUT_FILENO, what, "stdout", why,
+		    whylen);
 	/* O_NONBLOCK: opening a FIFO must not wait for a reader. */
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC,
 	    0666);
@@ -356,7 +358,24 @@ sink_open(struct event_base *base, const char *path, const char *what,
 			    path, strerror(errno));
 		return NULL;
 	}
-	return sink_new(base, fd, 1, what, path);
+	{
+		struct sink *s = sink_new(base, fd, 1, what, path);
+
+		s->rewindable = !s->stream;
+		return s;
+	}
+}
+
+int
+sink_rewind(struct sink *s)
+{
+	if (!s->rewindable || s->broken)
+		return -1;
+	if (ftruncate(s->fd, 0) == -1 || lseek(s->fd, 0, SEEK_SET) == -1) {
+		sink_fail(s, errno);
+		return -1;
+	}
+	return 0;
 }
 
 void

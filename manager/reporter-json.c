@@ -43,6 +43,7 @@ struct jrep {
 	struct counts	 counts;
 	struct json_slow slowest[JSON_SLOWEST];	/* longest first */
 	size_t		 nslow;
+	struct rpt_top	 dur;		/* --report-durations */
 };
 
 static void
@@ -98,11 +99,32 @@ json_worker(const struct worker_info *w)
 	    "version", json_str_or_null(w->version));
 }
 
+/* What one run counted: --looponfail runs again with this reporter. */
+static void
+json_forget(struct jrep *j)
+{
+	for (size_t i = 0; i < j->nslow; i++) {
+		free(j->slowest[i].id);
+		free(j->slowest[i].worker);
+	}
+	j->nslow = 0;
+	j->n = 0;
+	memset(&j->counts, 0, sizeof j->counts);
+	rpt_top_clear(&j->dur);
+}
+
 static void
 json_run_start(struct reporter *r, const struct run_info *ri)
 {
 	struct jrep *j = r->priv;
 	json_t *ev = json_event("run_start"), *suites = json_array();
+
+	json_forget(j);
+	if ((size_t)ri->report_durations != j->dur.max) {
+		rpt_top_free(&j->dur);
+		rpt_top_init(&j->dur, ri->report_durations > 0 ?
+		    (size_t)ri->report_durations : 0);
+	}
 
 	for (size_t i = 0; i < ri->nsuites; i++)
 		json_array_append_new(suites, json_str_or_null(ri->suites[i]));
@@ -115,6 +137,8 @@ json_run_start(struct reporter *r, const struct run_info *ri)
 	    json_integer(ri->seed) : json_null());
 	json_object_set_new(ev, "start", json_real(json_time(ri->start_wall)));
 	json_object_set_new(ev, "suites", suites);
+	json_object_set_new(ev, "report_durations",
+	    json_integer(ri->report_durations));
 	json_object_set(ev, "argv", j->argv);
 	json_object_set_new(ev, "version", json_string(DM_VERSION));
 	json_emit(j, ev);
@@ -361,6 +385,8 @@ json_test_result(struct reporter *r, const struct test_report *t)
 	if (t->outcome > OUT_NONE && t->outcome < OUT__COUNT)
 		j->counts.n[t->outcome]++;
 	json_note_slow(j, t);
+	if (j->dur.max > 0)
+		rpt_top_add(&j->dur, t);
 	j->rec.len = 0;
 	jw_test(&j->rec, ++j->n, t);
 	sink_write(j->out, j->rec.p, j->rec.len);
@@ -405,6 +431,43 @@ json_slowest(const struct jrep *j)
 	return a;
 }
 
+/* A number, or null for "unknown". */
+static json_t *
+json_num_or_null(int known, double v)
+{
+	return known ? json_real(v) : json_null();
+}
+
+/* --report-durations: the N slowest tests with what the cache knew. */
+static json_t *
+json_durations(struct jrep *j)
+{
+	json_t *tests = json_array(), *hist, *e;
+	const struct rpt_slow *d;
+
+	rpt_top_sort(&j->dur);
+	for (size_t i = 0; i < j->dur.n; i++) {
+		d = &j->dur.e[i];
+		hist = json_array();
+		for (int k = 0; k < d->nhistory; k++)
+			json_array_append_new(hist, json_real(d->history[k]));
+		e = json_pack("{s:o,s:f,s:o,s:o,s:o,s:o,s:o}",
+		    "id", json_str_or_null(d->id),
+		    "duration", d->duration,
+		    "worker", json_str_or_null(d->worker),
+		    "outcome", json_str_or_null(outcome_name(d->outcome)),
+		    "expected", json_num_or_null(d->nhistory > 0, d->expected),
+		    "change", json_num_or_null(d->nhistory > 0,
+		    d->duration - d->expected),
+		    "history", hist);
+		json_array_append_new(tests, e);
+	}
+	return json_pack("{s:I,s:I,s:f,s:o}",
+	    "count", (json_int_t)j->dur.max,
+	    "timed", (json_int_t)j->dur.count,
+	    "total", j->dur.total, "tests", tests);
+}
+
 static void
 json_run_end(struct reporter *r, const struct run_summary *s)
 {
@@ -424,6 +487,8 @@ json_run_end(struct reporter *r, const struct run_summary *s)
 	json_object_set_new(ev, "reported", json_integer((json_int_t)j->n));
 	json_object_set_new(ev, "line", json_string(line));
 	json_object_set_new(ev, "slowest", json_slowest(j));
+	if (j->dur.max > 0)
+		json_object_set_new(ev, "durations", json_durations(j));
 	json_emit(j, ev);
 	sink_flush(j->out, SINK_STALL_TIMEOUT);
 }
@@ -434,10 +499,8 @@ json_free(struct reporter *r)
 	struct jrep *j = r->priv;
 
 	sink_close(j->out);
-	for (size_t i = 0; i < j->nslow; i++) {
-		free(j->slowest[i].id);
-		free(j->slowest[i].worker);
-	}
+	json_forget(j);
+	rpt_top_free(&j->dur);
 	json_decref(j->argv);
 	free(j->rec.p);
 	free(j);

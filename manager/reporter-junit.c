@@ -307,11 +307,25 @@ junit_test_result(struct reporter *r, const struct test_report *t)
 	fputs("    </testcase>\n", fp);
 }
 
+/* Another run (--looponfail): the report is of that run alone. */
+static void
+junit_forget(struct junit *j)
+{
+	for (size_t i = 0; i < j->nsuites; i++) {
+		if (j->suites[i].body != NULL)
+			fclose(j->suites[i].body);
+		free(j->suites[i].name);
+	}
+	j->nsuites = 0;
+	j->broken = 0;
+}
+
 static void
 junit_run_start(struct reporter *r, const struct run_info *ri)
 {
 	struct junit *j = r->priv;
 
+	junit_forget(j);
 	free(j->run_id);
 	free(j->dist);
 	j->run_id = ri->run_id != NULL ? xstrdup(ri->run_id) : NULL;
@@ -487,11 +501,7 @@ junit_free(struct reporter *r)
 {
 	struct junit *j = r->priv;
 
-	for (size_t i = 0; i < j->nsuites; i++) {
-		if (j->suites[i].body != NULL)
-			fclose(j->suites[i].body);
-		free(j->suites[i].name);
-	}
+	junit_forget(j);
 	free(j->suites);
 	free(j->run_id);
 	free(j->dist);

@@ -20,7 +20,8 @@
  * fails the run for it (a stale todo) and so must prove.
  *
  * Output goes through a sink, so a reader that stops reading never
- * stalls the run. Strings in the YAML are double-quoted with only the
+ * stalls the run. With --looponfail each run is a document of its own:
+ * a file is started over, a stream gets them one after the other. Strings in the YAML are double-quoted with only the
  * escapes TAP::Parser's YAMLish reader knows (\\ \" \n \t \r \xNN).
  */
 #include <stdlib.h>
@@ -222,8 +223,13 @@ tap_run_start(struct reporter *rep, const struct run_info *ri)
 {
 	struct tap *t = rep->priv;
 
-	if (t->planned)
-		return;
+	/* Another run (--looponfail) is another document: a file holds
+	 * the last one, a stream has them one after the other. */
+	if (t->planned) {
+		(void)sink_rewind(t->out);
+		t->n = 0;
+		memset(&t->counts, 0, sizeof t->counts);
+	}
 	t->planned = 1;
 	t->plan = ri->ntests;
 	evbuffer_add_printf(t->rec, "TAP version 13\n1..%zu\n", t->plan);

@@ -10,13 +10,19 @@
  * output, the flaky tests, the slowest tests (--durations N), and the
  * closing line "distmgr: 120 passed, 3 failed in 4.21s".
  *
- * It must never slow the run: writes go through stdio's buffer and are
- * flushed on the timer, a passing test costs a few counters (and a heap
- * comparison with --durations), and with a million tests it keeps only
- * what the end needs: bounded failure records (TERM_MAX_FAILURES, their
- * output within TERM_OUTPUT_BUDGET) and a top-N heap of durations. It
- * must never write a test's control characters to the terminal raw: a
- * test's output could otherwise clear the screen or hide a failure.
+ * It must never slow the run: text is built in a stdio buffer of its own
+ * and flushed on the timer into a sink (report-sink.c) over a file
+ * description of its own for stdout, written without blocking, so that a
+ * pipe nobody reads costs memory up to a cap (with a warning when it
+ * falls behind, then the rest of the output is dropped), never the event
+ * loop; at the very end it waits for the reader, but at most
+ * TERM_END_STALL seconds in which the reader takes nothing. A passing
+ * test costs a few counters (and a heap comparison with --durations), and
+ * with a million tests it keeps only what the end needs: bounded failure
+ * records (TERM_MAX_FAILURES, their output within TERM_OUTPUT_BUDGET) and
+ * a top-N heap of durations. It must never write a test's control
+ * characters to the terminal raw: a test's output could otherwise clear
+ * the screen or hide a failure.
  */
 #include <sys/ioctl.h>
 
@@ -42,6 +48,9 @@
 #define TERM_OUTPUT_BUDGET	(16u * 1024 * 1024)	/* all failures' */
 #define TERM_RULE_WIDTH		72	/* of the section headings */
 #define TERM_STATUS_MAX		1024	/* bytes of the status line */
+#define TERM_BUFFER		(64u * 1024)	/* stdio's, before the sink */
+#define TERM_END_STALL		30.0	/* seconds without progress at the
+					   end before output is given up */
 
 #define C_RESET		"\033[0m"
 #define C_BOLD		"\033[1m"
@@ -79,7 +88,11 @@ struct term_slow {
 };
 
 struct term {
-	FILE		*fp;
+	FILE		*fp;		/* where text goes: out itself, or a
+					   stream into sink */
+	FILE		*out;		/* the caller's (stdout) */
+	struct sink	*sink;		/* out's descriptor, never blocking;
+					   NULL: write to out itself */
 	struct event	*timer;
 	struct terminal_options opt;
 	int		 tty;		/* draw the live status line */
@@ -88,13 +101,15 @@ struct term {
 
 	size_t		 total;
 	size_t		 done;
-	size_t		 nfailed;	/* outcome_is_failure */
-	size_t		 npassed;	/* pass, xfail, flaky */
+	struct counts	 counts;	/* as the closing line counts them */
 	double		 start;		/* clock_mono() at run_start */
 	double		 last_draw;
 	double		 last_plain;
 	int		 status_shown;
 	int		 running_now;	/* between run_start and run_end */
+	int		 ended;		/* a run ended: the next thing said
+					   (--looponfail) comes after a blank
+					   line */
 
 	double		 eta;		/* from progress, < 0 unknown */
 	char		**running;	/* per worker: test id or NULL */
@@ -302,6 +317,8 @@ term_sbuf_add(struct term_sbuf *sb, const struct term *t, const char *color,
 static double
 term_eta(const struct term *t, double elapsed)
 {
+	if (t->total > 0 && t->done >= t->total)
+		return -1;		/* nothing left: no estimate */
 	if (t->eta >= 0)
 		return t->eta;
 	if (t->done == 0 || t->total <= t->done)
@@ -339,6 +356,37 @@ term_status_running(struct term *t, struct term_sbuf *sb)
 	}
 }
 
+/* Whether the live counts name outcome o: passed and failed always,
+ * the others once they occur. */
+static int
+term_counts_shows(const struct term *t, enum outcome o)
+{
+	return o == OUT_PASS || o == OUT_FAIL || t->counts.n[o] > 0;
+}
+
+/* "440 passed, 3 failed, 1 crashed, 2 xfailed": the closing line's
+ * words with the closing line's meaning, so that the live counts and
+ * the last line never disagree (an xfail is not counted as passed). */
+static void
+term_status_counts(struct term *t, struct term_sbuf *sb)
+{
+	char part[64];
+	const char *color;
+	int o, first = 1;
+
+	for (o = OUT_PASS; o < OUT__COUNT; o++) {
+		if (!term_counts_shows(t, (enum outcome)o))
+			continue;
+		snprintf(part, sizeof part, "%s%zu %s", first ? "" : ", ",
+		    t->counts.n[o], outcome_summary_word((enum outcome)o));
+		color = t->counts.n[o] == 0 ? NULL :
+		    term_outcome_color((enum outcome)o);
+		term_sbuf_add(sb, t, color != NULL && *color != '\0' ? color :
+		    NULL, part);
+		first = 0;
+	}
+}
+
 /* "[ 45%] 450/1000 | 440 passed, 3 failed | 12.3s, ETA 15.0s | w0 a/b" */
 static void
 term_status_build(struct term *t, struct term_sbuf *sb)
@@ -352,11 +400,7 @@ term_status_build(struct term *t, struct term_sbuf *sb)
 	    t->total ? t->done * 100 / t->total : 0, t->done, t->total);
 	term_sbuf_add(sb, t, NULL, part);
 	term_sbuf_add(sb, t, NULL, " | ");
-	snprintf(part, sizeof part, "%zu passed", t->npassed);
-	term_sbuf_add(sb, t, t->npassed ? C_GREEN : NULL, part);
-	term_sbuf_add(sb, t, NULL, ", ");
-	snprintf(part, sizeof part, "%zu failed", t->nfailed);
-	term_sbuf_add(sb, t, t->nfailed ? C_BOLD_RED : NULL, part);
+	term_status_counts(t, sb);
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	if (eta >= 0) {
 		term_fmt_clock(clock2, sizeof clock2, eta);
@@ -381,7 +425,7 @@ term_status_draw(struct term *t, int tick)
 
 	if (!t->tty || !t->running_now)
 		return;
-	if (tick && ioctl(fileno(t->fp), TIOCGWINSZ, &ws) == 0 &&
+	if (tick && ioctl(fileno(t->out), TIOCGWINSZ, &ws) == 0 &&
 	    ws.ws_col > 0)
 		t->width = ws.ws_col;
 	term_status_build(t, &sb);
@@ -407,13 +451,18 @@ term_plain_progress(struct term *t)
 {
 	char clock1[32], clock2[32];
 	double elapsed = clock_mono() - t->start, eta = term_eta(t, elapsed);
+	int o;
 
 	term_fmt_clock(clock1, sizeof clock1, elapsed);
 	term_fmt_clock(clock2, sizeof clock2, eta);
-	fprintf(t->fp, "[progress] %zu/%zu done (%zu%%), %zu passed, "
-	    "%zu failed, %s elapsed%s%s\n", t->done, t->total,
-	    t->total ? t->done * 100 / t->total : 0, t->npassed, t->nfailed,
-	    clock1, eta >= 0 ? ", ETA " : "", eta >= 0 ? clock2 : "");
+	fprintf(t->fp, "[progress] %zu/%zu done (%zu%%)", t->done, t->total,
+	    t->total ? t->done * 100 / t->total : 0);
+	for (o = OUT_PASS; o < OUT__COUNT; o++)
+		if (term_counts_shows(t, (enum outcome)o))
+			fprintf(t->fp, ", %zu %s", t->counts.n[o],
+			    outcome_summary_word((enum outcome)o));
+	fprintf(t->fp, ", %s elapsed%s%s\n", clock1, eta >= 0 ? ", ETA " : "",
+	    eta >= 0 ? clock2 : "");
 }
 
 static void
@@ -895,6 +944,15 @@ term_put_closing(struct term *t, const struct run_summary *s)
 
 static void	term_forget(struct term *);
 
+/* The blank line between one run's end and what comes next. */
+static void
+term_after_end(struct term *t)
+{
+	if (t->ended && t->opt.verbosity >= 0)
+		fputc('\n', t->fp);
+	t->ended = 0;
+}
+
 static void
 term_run_start(struct reporter *r, const struct run_info *ri)
 {
@@ -916,6 +974,7 @@ term_run_start(struct reporter *r, const struct run_info *ri)
 	if (t->opt.verbosity < 0)
 		return;
 	term_status_clear(t);
+	term_after_end(t);
 	term_color(t, C_BOLD);
 	fprintf(t->fp, "distmgr %s: %zu %s", DM_VERSION, ri->ntests,
 	    ri->ntests == 1 ? "test" : "tests");
@@ -993,6 +1052,30 @@ term_worker_down(struct reporter *r, const struct worker_info *wi,
 	term_status_restore(t);
 }
 
+/*
+ * A test with its result runs no more: the status line must not show it
+ * until the next progress says what runs now (0.2 s later; or never,
+ * after the last result). After the last one nothing runs at all.
+ */
+static void
+term_not_running(struct term *t, const struct test_report *tr)
+{
+	size_t i;
+	int all = t->total > 0 && t->done >= t->total;
+
+	for (i = 0; i < t->nworkers; i++) {
+		if (t->running[i] == NULL)
+			continue;
+		if (!all && (tr->id == NULL || strcmp(t->running[i],
+		    tr->id) != 0 || (tr->worker != NULL &&
+		    t->workers[i] != NULL && strcmp(t->workers[i],
+		    tr->worker) != 0)))
+			continue;
+		free(t->running[i]);
+		t->running[i] = NULL;
+	}
+}
+
 static void
 term_test_result(struct reporter *r, const struct test_report *tr)
 {
@@ -1000,11 +1083,11 @@ term_test_result(struct reporter *r, const struct test_report *tr)
 	enum outcome o = tr->outcome;
 
 	t->done++;
-	if (outcome_is_failure(o)) {
-		t->nfailed++;
+	if (o > OUT_NONE && o < OUT__COUNT)
+		t->counts.n[o]++;
+	if (outcome_is_failure(o))
 		term_keep_failure(t, tr);
-	} else if (o == OUT_PASS || o == OUT_XFAIL || o == OUT_FLAKY)
-		t->npassed++;
+	term_not_running(t, tr);
 	if (o == OUT_FLAKY)
 		term_keep_flaky(t, tr);
 	if (t->opt.durations > 0 && tr->duration >= 0)
@@ -1074,6 +1157,7 @@ term_notice(struct reporter *r, int level, const char *text)
 	if (level > shown)
 		return;
 	term_status_clear(t);
+	term_after_end(t);
 	if (level <= LOG_LVL_ERROR) {
 		term_color(t, C_BOLD_RED);
 		fputs("error: ", t->fp);
@@ -1086,7 +1170,8 @@ term_notice(struct reporter *r, int level, const char *text)
 	term_color(t, C_RESET);
 	fputc('\n', t->fp);
 	term_status_restore(t);
-	if (t->timer == NULL || level <= LOG_LVL_WARN)
+	/* Between runs no timer flushes: what is said then is said now. */
+	if (t->timer == NULL || level <= LOG_LVL_WARN || !t->running_now)
 		fflush(t->fp);
 }
 
@@ -1106,6 +1191,7 @@ term_run_end(struct reporter *r, const struct run_summary *s)
 		fputc('\n', t->fp);
 	term_put_closing(t, s);
 	fflush(t->fp);
+	t->ended = 1;
 }
 
 /* Drops what one run kept for its end: --looponfail runs again with the
@@ -1136,7 +1222,8 @@ term_forget(struct term *t)
 	t->flaky = NULL;
 	t->nfail = t->fail_size = t->fail_dropped = t->output_kept = 0;
 	t->nflaky = t->flaky_dropped = t->nslow = 0;
-	t->done = t->nfailed = t->npassed = 0;
+	t->done = 0;
+	memset(&t->counts, 0, sizeof t->counts);
 	t->eta = -1;
 }
 
@@ -1156,7 +1243,12 @@ term_free(struct reporter *r)
 	}
 	free(t->running);
 	free(t->workers);
-	fflush(t->fp);
+	if (t->sink != NULL) {
+		fclose(t->fp);		/* into the sink */
+		sink_flush(t->sink, TERM_END_STALL);
+		sink_close(t->sink);
+	} else
+		fflush(t->fp);
 	free(t);
 	free(r);
 }
@@ -1184,6 +1276,43 @@ term_is_terminal(FILE *fp)
 	    strcmp(term, "dumb") != 0);
 }
 
+static ssize_t
+term_cookie_write(void *cookie, const char *buf, size_t size)
+{
+	struct term *t = cookie;
+
+	/* What the sink cannot keep is dropped and counted there: stdio
+	 * must never see a short write and retry. */
+	(void)sink_write(t->sink, buf, size);
+	return (ssize_t)size;
+}
+
+/* Text goes to out's descriptor through a sink, from a stdio stream of
+ * our own; when that cannot be set up, straight to out as before. */
+static void
+term_open_sink(struct term *t, struct event_base *base)
+{
+	static const cookie_io_functions_t io = { .write = term_cookie_write };
+	int fd = fileno(t->out);
+	char why[256];
+	FILE *fp;
+
+	fflush(t->out);			/* what came before goes first */
+	t->sink = sink_open_dup(base, fd, "terminal", fd == STDOUT_FILENO ?
+	    "stdout" : "its output", why, sizeof why);
+	if (t->sink == NULL)
+		return;
+	if ((fp = fopencookie(t, "w", io)) == NULL) {
+		sink_close(t->sink);
+		t->sink = NULL;
+		return;
+	}
+	/* A terminal (a dumb one too) shows each line as it comes, as
+	 * stdio's stdout would. */
+	setvbuf(fp, NULL, isatty(fd) ? _IOLBF : _IOFBF, TERM_BUFFER);
+	t->fp = fp;
+}
+
 struct reporter *
 reporter_terminal_new(struct event_base *base, FILE *fp,
     const struct terminal_options *opt)
@@ -1193,7 +1322,7 @@ reporter_terminal_new(struct event_base *base, FILE *fp,
 	int terminal = term_is_terminal(fp);
 	struct winsize ws;
 
-	t->fp = fp;
+	t->fp = t->out = fp;
 	t->opt = *opt;
 	t->tty = terminal && opt->verbosity >= 0;
 	/* NO_COLOR (any value, https://no-color.org) turns colour off;
@@ -1211,6 +1340,8 @@ reporter_terminal_new(struct event_base *base, FILE *fp,
 		t->slow = xcalloc((size_t)opt->durations, sizeof *t->slow);
 	if (base != NULL)
 		t->timer = event_new(base, -1, EV_PERSIST, term_tick, t);
+	if (base != NULL && fileno(fp) >= 0)
+		term_open_sink(t, base);
 	r->ops = &term_ops;
 	r->priv = t;
 	return r;

@@ -15,6 +15,7 @@
  */
 #include <sys/resource.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -44,12 +45,15 @@ struct slotinfo {
 	size_t		*count;
 	struct worker_info info;
 	char		*spec, *id, *hostname, *os, *arch, *version;
-	int		 up;		/* worker_up told */
+	char		*tmpdir;
+	int		 up;		/* up, with its info in info */
+	int		 told;		/* the reporters have heard worker_up */
 	int		 retired;	/* no more replacements */
 };
 
 struct run {
 	const struct options	*o;
+	const struct run_env	*env;	/* what --looponfail shares, or NULL */
 	struct event_base	*base;
 	struct distreporter	*dr;
 	struct history		*hist;
@@ -62,6 +66,7 @@ struct run {
 	struct slotinfo		*si;
 	enum phase		 phase;
 	int			 catalog_done;
+	int			 run_started;	/* run_start was told */
 	struct catalog		*diffcat;	/* a disagreeing worker's list */
 	int			 diff_slot;
 	uint32_t		 nsel;
@@ -151,6 +156,13 @@ run_report(struct run *r, int slot, uint32_t unit, enum outcome oc,
 	tr.message = message;
 	tr.exit_status = -1;
 	tr.attempts = 1;
+	if (r->o->report_durations && r->hist != NULL) {
+		/* Before history_record below: what earlier runs knew. */
+		tr.nhistory = (int)history_recent(r->hist, tr.id, tr.history,
+		    REPORT_HISTORY_MAX);
+		tr.expected = tr.nhistory > 0 ? history_duration(r->hist,
+		    tr.id) : -1;
+	}
 	if (box != NULL) {
 		if (message == NULL)
 			tr.message = json_get_str(box, "message", NULL);
@@ -232,6 +244,19 @@ unit_from(struct run *r, int slot, size_t suite, uint32_t index,
 	return 0;
 }
 
+/* Workers are announced after the run's header (run_start): those up
+ * before it are told by run_begin, replacements at once. */
+static void
+run_tell_up(struct run *r, int slot)
+{
+	struct slotinfo *s = &r->si[slot];
+
+	if (!r->run_started || !s->up || s->told)
+		return;
+	s->told = 1;
+	dr_worker_up(r->dr, &s->info);
+}
+
 static void
 cb_up(void *ctx, int slot, const struct worker_info *wi)
 {
@@ -242,8 +267,14 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	free(s->os);
 	free(s->arch);
 	free(s->version);
+	free(s->tmpdir);
+	s->tmpdir = wi->tmpdir != NULL ? xstrdup(wi->tmpdir) : NULL;
 	s->hostname = xstrdup(wi->hostname);
 	s->os = xstrdup(wi->os);
+	/* "linux", as the node line's format has it, whatever case the
+	 * worker's uname(2) gave ("Linux"). */
+	for (char *c = s->os; *c != '\0'; c++)
+		*c = (char)tolower((unsigned char)*c);
 	s->arch = xstrdup(wi->arch);
 	s->version = xstrdup(wi->version);
 	s->info = *wi;
@@ -253,8 +284,9 @@ cb_up(void *ctx, int slot, const struct worker_info *wi)
 	s->info.os = s->os;
 	s->info.arch = s->arch;
 	s->info.version = s->version;
+	s->info.tmpdir = s->tmpdir;
 	s->up = 1;
-	dr_worker_up(r->dr, &s->info);
+	run_tell_up(r, slot);
 }
 
 static void
@@ -472,6 +504,22 @@ run_restart(struct run *r, int slot)
 	    "replacements)", r->si[slot].id, r->restarts, r->max_restarts);
 }
 
+/* A worker removes its TMPDIR when it exits; one that was killed cannot.
+ * Only a local worker's path is ours to remove. */
+static void
+run_remove_tmpdir(struct run *r, int slot)
+{
+	struct slotinfo *s = &r->si[slot];
+	char why[512];
+
+	if (s->tmpdir != NULL && strcmp(s->spec, "popen") == 0 &&
+	    tmpdir_remove(s->tmpdir, why, sizeof why) == -1)
+		log_warn("%s: %s", s->id, why);
+	free(s->tmpdir);
+	s->tmpdir = NULL;
+	s->info.tmpdir = NULL;
+}
+
 static void
 cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
     const char *why, const char *tail)
@@ -482,10 +530,12 @@ cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
 	json_t *box;
 	char msg[1024];
 
+	run_remove_tmpdir(r, slot);
 	r->running[slot] = NULL;
 	r->si[slot].loaded = 0;		/* a replacement loads anew */
-	if (r->si[slot].up) {
-		r->si[slot].up = 0;
+	r->si[slot].up = 0;
+	if (r->si[slot].told) {
+		r->si[slot].told = 0;
 		dr_worker_down(r->dr, &r->si[slot].info, expected ? NULL : why);
 	}
 	if (r->phase == PH_START && !expected) {
@@ -685,6 +735,12 @@ run_startup_check(struct run *r)
 /* ---- selection and order ------------------------------------------------- */
 
 static int
+run_cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
 run_select(struct run *r)
 {
 	const struct options *o = r->o;
@@ -694,6 +750,7 @@ run_select(struct run *r)
 	uint32_t lf = 0;
 	char why[256];
 	const char *id;
+	const struct run_env *env = r->env;
 
 	if (o->kexpr != NULL &&
 	    (k = kexpr_parse(o->kexpr, why, sizeof why)) == NULL) {
@@ -726,7 +783,10 @@ run_select(struct run *r)
 		    !kexpr_match_tags(tags, cat_str(r->cat,
 		    cat_test(r->cat, (uint32_t)i)->tags))) ||
 		    (sn > 0 && !shard_has(id, si, sn)) ||
-		    (lf > 0 && !history_failed_last(r->hist, id)))
+		    (lf > 0 && !history_failed_last(r->hist, id)) ||
+		    (env != NULL && env->only != NULL &&
+		    bsearch(&id, env->only, env->nonly, sizeof *env->only,
+		    run_cmp_id) == NULL))
 			continue;
 		r->sel_of[i] = r->nsel;
 		r->sel[r->nsel++] = (uint32_t)i;
@@ -763,6 +823,29 @@ run_order(struct run *r, float **estp)
 
 /* ---- --list ------------------------------------------------------------- */
 
+/* --list --json FILE|-: the list to FILE, or to stdout. */
+static void
+run_write_list(struct run *r, json_t *list)
+{
+	const char *path = r->o->json;
+	int to_stdout = strcmp(path, "-") == 0;
+	FILE *fp = to_stdout ? stdout : fopen(path, "w");
+	int bad;
+
+	if (fp == NULL) {
+		run_fail(r, "--json: cannot create %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	bad = json_dumpf(list, fp, JSON_INDENT(1)) == -1 ||
+	    fputc('\n', fp) == EOF || fflush(fp) == EOF;
+	if (!to_stdout && fclose(fp) == EOF)
+		bad = 1;
+	if (bad)
+		run_fail(r, "--json: cannot write %s: %s", to_stdout ?
+		    "stdout" : path, strerror(errno));
+}
+
 static void
 run_list_json(struct run *r)
 {
@@ -791,8 +874,7 @@ run_list_json(struct run *r)
 		json_array_append_new(all, e);
 	}
 	e = json_pack("{s:o, s:i}", "tests", all, "count", (int)r->nsel);
-	json_dumpf(e, stdout, JSON_INDENT(1));
-	fputc('\n', stdout);
+	run_write_list(r, e);
 	json_decref(e);
 }
 
@@ -847,7 +929,13 @@ run_info_start(struct run *r)
 	ri.start_wall = r->start_wall;
 	ri.suites = r->o->suites;
 	ri.nsuites = r->o->nsuites;
+	if (r->o->report_durations)
+		ri.report_durations = r->o->durations <= 0 ?
+		    REPORT_DURATIONS_DEFAULT : r->o->durations >
+		    REPORT_DURATIONS_MAX ? REPORT_DURATIONS_MAX :
+		    r->o->durations;
 	dr_run_start(r->dr, &ri);
+	r->run_started = 1;
 }
 
 static void
@@ -885,11 +973,11 @@ run_begin(struct run *r)
 		    r->nsel, r->nslots);
 		return;
 	}
-	if (r->o->random_order)
-		dr_notice(r->dr, LOG_LVL_WARN, "random order: "
-		    "--random-order=%lld", r->seed);
+	/* The header names the seed (--random-order=SEED): once. */
 	r->phase = PH_RUN;
 	run_info_start(r);
+	for (i = 0; i < r->nslots; i++)
+		run_tell_up(r, i);
 	for (i = 0; i < r->nslots; i++)
 		if (pool_alive(r->pool, i))
 			sched_worker_up(r->sched, i, clock_mono());
@@ -1059,20 +1147,21 @@ stdout_taken(const char *path)
 /* Takes rep into the distreporter; NULL (it could not start) is an
  * error worded in why. */
 static int
-run_add(struct run *r, struct reporter *rep, const char *why)
+run_add(struct distreporter *dr, struct reporter *rep, const char *why)
 {
 	if (rep == NULL) {
-		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		dr_notice(dr, LOG_LVL_ERROR, "%s", why);
 		return -1;
 	}
-	dr_add(r->dr, rep);
+	dr_add(dr, rep);
 	return 0;
 }
 
 /* The terminal, unless TAP or JSON lines have stdout, and each report
  * asked for. A report that cannot start is an error before any work. */
-static int
-run_reporters(struct run *r, const struct options *o)
+int
+run_reporters(struct event_base *base, struct distreporter *dr,
+    const struct options *o)
 {
 	struct terminal_options to;
 	char why[512];
@@ -1083,37 +1172,47 @@ run_reporters(struct run *r, const struct options *o)
 	to.durations = o->durations;
 	to.show_output = 1;
 	if (!stdout_taken(o->tap) && !stdout_taken(o->json))
-		dr_add(r->dr, reporter_terminal_new(r->base, stdout, &to));
-	if (o->junit_xml != NULL && run_add(r, reporter_junit_new(o->junit_xml,
+		dr_add(dr, reporter_terminal_new(base, stdout, &to));
+	if (o->junit_xml != NULL && run_add(dr, reporter_junit_new(
+	    o->junit_xml, why, sizeof why), why) == -1)
+		return -1;
+	if (o->tap != NULL && run_add(dr, reporter_tap_new(base, o->tap,
 	    why, sizeof why), why) == -1)
 		return -1;
-	if (o->tap != NULL && run_add(r, reporter_tap_new(r->base, o->tap,
-	    why, sizeof why), why) == -1)
-		return -1;
-	if (o->json != NULL && run_add(r, reporter_json_new(r->base, o->json,
+	if (o->json != NULL && run_add(dr, reporter_json_new(base, o->json,
 	    o->argv, why, sizeof why), why) == -1)
 		return -1;
-	if (o->web != NULL && run_add(r, reporter_web_new(r->base, o->web,
+	if (o->web != NULL && run_add(dr, reporter_web_new(base, o->web,
 	    why, sizeof why), why) == -1)
 		return -1;
 	return 0;
 }
 
 static int
-run_setup(struct run *r, const struct options *o, const char *argv0)
+run_setup(struct run *r, const struct options *o, const char *argv0,
+    const struct run_env *env)
 {
 	struct pool_config pc;
 	char why[512];
 	int i;
 
 	r->o = o;
+	r->env = env;
 	r->start = clock_mono();
 	r->start_wall = clock_wall();
-	r->dr = dr_new();
-	if ((r->base = event_base_new()) == NULL)
-		fatalx("cannot create the event loop");
-	if (!o->list && run_reporters(r, o) == -1)
-		return -1;
+	if (env != NULL) {
+		/* The loop and the reporters are the caller's; what the
+		 * last run buffered is not this one's. */
+		r->base = env->base;
+		r->dr = env->dr;
+		dr_forget(r->dr);
+	} else {
+		r->dr = dr_new();
+		if ((r->base = event_base_new()) == NULL)
+			fatalx("cannot create the event loop");
+		if (!o->list && run_reporters(r->base, r->dr, o) == -1)
+			return -1;
+	}
 	if (tp_find_worker(o->worker, argv0, r->worker, sizeof r->worker, why,
 	    sizeof why) == -1) {
 		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
@@ -1217,6 +1316,7 @@ run_teardown(struct run *r)
 		free(r->si[i].os);
 		free(r->si[i].arch);
 		free(r->si[i].version);
+		free(r->si[i].tmpdir);
 	}
 	free(r->si);
 	free(r->running);
@@ -1228,6 +1328,8 @@ run_teardown(struct run *r)
 	free(r->sel_of);
 	if (r->hist != NULL)
 		history_free(r->hist);
+	if (r->env != NULL)
+		return;			/* the loop and reporters live on */
 	dr_free(r->dr);
 	if (r->base != NULL)
 		event_base_free(r->base);
@@ -1283,9 +1385,15 @@ run_end(struct run *r)
 	sum.exit_code = run_exit_code(r);
 	sum.interrupted = r->interrupted;
 	sum.stop_reason = r->stop_reason[0] != '\0' ? r->stop_reason : NULL;
+	/* Rerunning the failed tests of a suite that no longer has them
+	 * (--looponfail) is no run: the caller says what happens next. */
+	if (r->sched == NULL && !r->error && r->env != NULL &&
+	    r->env->only != NULL)
+		return;
 	if (r->sched == NULL && !r->error && !r->o->list)
 		dr_notice(r->dr, LOG_LVL_WARN, "no tests collected");
-	if (r->sched != NULL || !r->o->list)
+	/* A usage error is only its sentence: no "no tests ran" after it. */
+	if ((r->sched != NULL || !r->o->list) && r->error != 2)
 		dr_run_end(r->dr, &sum);
 	if (r->hist != NULL && r->sched != NULL && !r->error)
 		history_save(r->hist);
@@ -1313,11 +1421,18 @@ run_stats(const struct run *r)
 int
 run_main(const struct options *o, const char *argv0)
 {
+	return run_once(o, argv0, NULL);
+}
+
+int
+run_once(const struct options *o, const char *argv0,
+    const struct run_env *env)
+{
 	struct run r;
 	int code;
 
 	memset(&r, 0, sizeof r);
-	if (run_setup(&r, o, argv0) == -1) {
+	if (run_setup(&r, o, argv0, env) == -1) {
 		run_teardown(&r);
 		return EXIT_INTERNAL;
 	}

@@ -24,7 +24,8 @@
 #define WST_RING		64	/* last tests kept per lane */
 #define WST_FAILURES_MAX	100	/* failures kept in full; the rest
 					   are counted */
-#define WST_SLOWEST		15
+#define WST_SLOWEST		15	/* without --report-durations */
+#define WST_DURATIONS_MAX	100	/* with it: at most this many */
 #define WST_NOTICES		20
 #define WST_MESSAGE_MAX		2048	/* bytes of a failure's message */
 #define WST_OUTPUT_MAX		4096	/* bytes per stream of a failure */
@@ -57,6 +58,9 @@ struct wst_slow {
 	char		*worker;
 	double		 dur;
 	enum outcome	 outcome;
+	int		 nhistory;	/* --report-durations: the cache's */
+	double		 history[REPORT_HISTORY_MAX];
+	double		 expected;
 };
 
 struct wst {
@@ -73,8 +77,9 @@ struct wst {
 	json_t		*failures;	/* array, at most WST_FAILURES_MAX */
 	size_t		 nfailures;	/* all of them */
 	size_t		 failures_sent;
-	struct wst_slow	 slow[WST_SLOWEST];
+	struct wst_slow	*slow;		/* longest first, [slow_max] */
 	size_t		 nslow;
+	size_t		 slow_max;
 	int		 slow_changed;
 	json_t		*notices;	/* the last WST_NOTICES */
 	size_t		 notices_fresh;
@@ -105,6 +110,8 @@ wst_new(double now)
 	st->eta = -1;
 	st->failures = json_array();
 	st->notices = json_array();
+	st->slow_max = WST_SLOWEST;
+	st->slow = xcalloc(st->slow_max, sizeof *st->slow);
 	return st;
 }
 
@@ -137,6 +144,7 @@ wst_free(struct wst *st)
 	free(st->lanes);
 	for (size_t i = 0; i < st->nslow; i++)
 		wst_slow_clear(&st->slow[i]);
+	free(st->slow);
 	json_decref(st->run);
 	json_decref(st->failures);
 	json_decref(st->notices);
@@ -179,15 +187,47 @@ wst_clipped(const char *p, size_t len, size_t max)
 	return v;
 }
 
+/* A new run with the same page (--looponfail): what the last one showed
+ * goes, but for its notices; browsers get the whole state again. */
+static void
+wst_forget_run(struct wst *st, size_t slow_max)
+{
+	for (size_t i = 0; i < st->nlanes; i++)
+		wst_lane_free(&st->lanes[i]);
+	st->nlanes = st->last_lane = 0;
+	for (size_t i = 0; i < st->nslow; i++)
+		wst_slow_clear(&st->slow[i]);
+	st->nslow = 0;
+	if (slow_max != st->slow_max) {
+		free(st->slow);
+		st->slow_max = slow_max;
+		st->slow = xcalloc(slow_max, sizeof *st->slow);
+	}
+	memset(st->n, 0, sizeof st->n);
+	st->done = 0;
+	st->eta = -1;
+	json_decref(st->failures);
+	st->failures = json_array();
+	st->nfailures = st->failures_sent = 0;
+	json_decref(st->summary);
+	st->summary = NULL;
+	st->lanes_reset = 1;
+}
+
 void
 wst_run_start(struct wst *st, const struct run_info *ri, double now)
 {
 	json_t *suites = json_array();
+	size_t slow_max = ri->report_durations <= 0 ? WST_SLOWEST :
+	    ri->report_durations > WST_DURATIONS_MAX ? WST_DURATIONS_MAX :
+	    (size_t)ri->report_durations;
 
+	if (st->run != NULL || slow_max != st->slow_max)
+		wst_forget_run(st, slow_max);
 	for (size_t i = 0; i < ri->nsuites; i++)
 		json_array_append_new(suites, wst_str(ri->suites[i]));
 	json_decref(st->run);
-	st->run = json_pack("{s:o,s:I,s:i,s:o,s:b,s:o,s:f,s:o}",
+	st->run = json_pack("{s:o,s:I,s:i,s:o,s:b,s:o,s:f,s:o,s:i}",
 	    "run_id", wst_str(ri->run_id),
 	    "tests", (json_int_t)ri->ntests,
 	    "workers", ri->nworkers,
@@ -195,7 +235,8 @@ wst_run_start(struct wst *st, const struct run_info *ri, double now)
 	    "boxed", ri->boxed,
 	    "seed", ri->seed >= 0 ? json_integer(ri->seed) : json_null(),
 	    "start", ri->start_wall,
-	    "suites", suites);
+	    "suites", suites,
+	    "report_durations", ri->report_durations);
 	st->t0 = now;
 	st->total = ri->ntests;
 	st->run_changed = st->dirty = 1;
@@ -318,10 +359,10 @@ wst_note_slow(struct wst *st, const struct test_report *t)
 	struct wst_slow *s;
 	size_t i;
 
-	if (st->nslow == WST_SLOWEST &&
-	    t->duration <= st->slow[WST_SLOWEST - 1].dur)
+	if (st->nslow == st->slow_max &&
+	    t->duration <= st->slow[st->slow_max - 1].dur)
 		return;
-	if (st->nslow == WST_SLOWEST)
+	if (st->nslow == st->slow_max)
 		wst_slow_clear(&st->slow[--st->nslow]);
 	for (i = st->nslow; i > 0 && st->slow[i - 1].dur < t->duration; i--)
 		st->slow[i] = st->slow[i - 1];
@@ -330,6 +371,11 @@ wst_note_slow(struct wst *st, const struct test_report *t)
 	s->worker = t->worker != NULL ? xstrdup(t->worker) : NULL;
 	s->dur = t->duration;
 	s->outcome = t->outcome;
+	s->nhistory = t->nhistory < 0 ? 0 : t->nhistory > REPORT_HISTORY_MAX ?
+	    REPORT_HISTORY_MAX : t->nhistory;
+	for (int k = 0; k < s->nhistory; k++)
+		s->history[k] = wst_ms(t->history[k]);
+	s->expected = s->nhistory > 0 ? t->expected : -1;
 	st->nslow++;
 	st->slow_changed = 1;
 }
@@ -476,11 +522,27 @@ wst_slowest(const struct wst *st)
 {
 	json_t *a = json_array();
 
-	for (size_t i = 0; i < st->nslow; i++)
-		json_array_append_new(a, json_pack("{s:o,s:f,s:o,s:s}",
-		    "id", wst_str(st->slow[i].id), "duration",
-		    wst_ms(st->slow[i].dur), "worker", wst_str(st->slow[i].worker),
-		    "outcome", outcome_name(st->slow[i].outcome)));
+	const struct wst_slow *s;
+	json_t *e, *h;
+
+	for (size_t i = 0; i < st->nslow; i++) {
+		s = &st->slow[i];
+		e = json_pack("{s:o,s:f,s:o,s:s}",
+		    "id", wst_str(s->id), "duration", wst_ms(s->dur),
+		    "worker", wst_str(s->worker),
+		    "outcome", outcome_name(s->outcome));
+		/* --report-durations: what the cache knew of it. */
+		if (s->nhistory > 0) {
+			h = json_array();
+			for (int k = 0; k < s->nhistory; k++)
+				json_array_append_new(h,
+				    json_real(s->history[k]));
+			json_object_set_new(e, "history", h);
+			json_object_set_new(e, "expected",
+			    json_real(wst_ms(s->expected)));
+		}
+		json_array_append_new(a, e);
+	}
 	return a;
 }
 

@@ -228,12 +228,31 @@ run 30 "$DM" $W --list -k "m/t1" basic
 is "$RC" 0 "--list exits 0"
 is "$(printf '%s\n' "$OUT" | head -n 1)" "m/t1" "--list prints ids"
 like "$OUT" "11 tests" "--list counts what it printed"
-run 30 "$DM" $W --list --json -k bad basic
-like "$OUT" '"id": "m/bad"' "--list --json holds the ids"
-like "$OUT" '"count": 1' "--list --json counts"
+run 30 "$DM" $W --list --json - -k bad basic
+like "$OUT" '"id": "m/bad"' "--list --json - holds the ids"
+like "$OUT" '"count": 1' "--list --json - counts"
 python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"]==1' \
-    <<EOF && ok "--list --json is JSON" || not_ok "--list --json is JSON"
+    <<EOF && ok "--list --json - is JSON" || not_ok "--list --json - is JSON"
 $OUT
 EOF
+run 30 "$DM" $W --list --json list.json -k bad basic
+is "$RC:$OUT" "0:" "--list --json FILE prints nothing and exits 0"
+python3 -c 'import json,sys; d=json.load(open("list.json"))
+assert d["count"]==1 and d["tests"][0]["id"]=="m/bad"' &&
+	ok "--list --json FILE writes the list to FILE" ||
+	not_ok "--list --json FILE writes the list to FILE"
+run 30 "$DM" $W --json out.json basic
+is "$RC" 1 "--json FILE suite: a run (the file is not taken for a suite)"
+like "$(cat out.json)" '"event":"run_end"' "--json FILE suite: events in FILE"
+is "$(closing "$OUT")" "distmgr: 20 passed, 1 failed, 1 skipped" \
+    "--json FILE suite: the terminal report stays on stdout"
+run 30 "$DM" $W --list --json basic
+is "$RC" 4 "--json without a file before the suite: a usage error"
+like "$ERR" "no suite given: --json, --tap and --junit-xml take a file name" \
+    "--json without a file: said why"
+run 30 "$DM" $W --json -k bad basic
+is "$RC" 4 "--json followed by an option: a usage error"
+like "$ERR" "--json wants a file name or - for stdout, not '-k'" \
+    "--json followed by an option: said why"
 
 done_testing

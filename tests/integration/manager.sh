@@ -63,18 +63,30 @@ for j in 8 16; do
 	is "$(printf '%s\n' "$OUT" | grep -c ' popen -- ')" $j \
 	    "-j $j: a node line per worker"
 done
+# -v: the header, then the workers, then the tests.
+is "$(printf '%s\n' "$OUT" | head -n 1 | cut -d: -f1)" "distmgr $(
+    "$DM" --version | cut -d' ' -f2)" "-v: the run's header comes first"
+is "$(printf '%s\n' "$OUT" | sed -n '2,17p' | grep -c '^\[w[0-9]*\] popen -- ')" \
+    16 "-v: the node lines follow the header, before any test"
+like "$(printf '%s\n' "$OUT" | sed -n 2p)" " popen -- linux $(uname -m), " \
+    "-v: the node line names the OS in lower case, as uname(1) -s does not"
 run 120 "$DM" --no-cache -j 16 --no-fork -v "$SUITES/many.so"
 each_once "$OUT" many.ids "-j 16 in-process: each test has one result line"
 
 # ---- a worker killed or stopped from outside ------------------------------------------
 ids mgr_sleepy sleepy.ids
+# Workers make their TMPDIR under this one: a killed worker cannot
+# remove its own, and the manager must.
+mkdir -p wtmp
 for mode in boxed --no-fork; do
 	m=$mode
 	[ "$m" = boxed ] && m=
-	bg 60 "$DM" --no-cache -j 2 -v $m "$SUITES/mgr_sleepy.so"
+	bg 60 env TMPDIR="$T_TMP/wtmp" "$DM" --no-cache -j 2 -v $m \
+	    "$SUITES/mgr_sleepy.so"
 	wait_for "$T_TMP/bg.out" "PASS sleepy/"
 	kill -9 $(workers_of $BG | cut -d' ' -f1)
 	bg_wait
+	is "$(ls -A wtmp)" "" "$mode: the killed worker's TMPDIR is removed"
 	is "$RC" 1 "$mode: kill -9 of a worker exits 1"
 	is "$(closing "$OUT")" "distmgr: 39 passed, 1 crashed" \
 	    "$mode: kill -9 of a worker costs the one test it ran"
@@ -83,12 +95,14 @@ for mode in boxed --no-fork; do
 	    "$mode: the lost test names signal 9"
 done
 
-bg 60 "$DM" --no-cache -j 2 --heartbeat 1 -v "$SUITES/mgr_sleepy.so"
+bg 60 env TMPDIR="$T_TMP/wtmp" "$DM" --no-cache -j 2 --heartbeat 1 -v \
+    "$SUITES/mgr_sleepy.so"
 wait_for "$T_TMP/bg.out" "PASS sleepy/"
 victim=$(workers_of $BG | cut -d' ' -f1)
 kill -STOP $victim
 bg_wait
 kill -CONT $victim 2>/dev/null
+is "$(ls -A wtmp)" "" "a hung worker the manager killed leaves no TMPDIR"
 stopped_ok "$OUT" 40
 each_once "$OUT" sleepy.ids "after SIGSTOP each test has one result line"
 
@@ -120,20 +134,43 @@ run 60 "$DM" --cache-dir cache -j 2 --lf "$SUITES/mgr_skew.so"
 is "$(closing "$OUT")" "distmgr: 1 failed" "--lf runs only the last failures"
 run 60 "$DM" --no-cache -j 1 -v --random-order=7 "$SUITES/mgr_skew.so"
 o1=$(vlines "$OUT" | awk '{ print $3 }' | tr '\n' ' ')
-like "$ERR$OUT" "random-order=7" "--random-order prints the seed"
+like "$(printf '%s\n' "$OUT" | head -n 1)" ", --random-order=7" \
+    "--random-order: the header names the seed"
+is "$(printf '%s\n%s\n' "$OUT" "$ERR" | grep -c 'random-order=7')" 1 \
+    "--random-order: the seed is said once"
+unlike "$ERR$OUT" "warning" "--random-order: the seed is no warning"
 run 60 "$DM" --no-cache -j 1 -v --random-order=7 "$SUITES/mgr_skew.so"
 is "$(vlines "$OUT" | awk '{ print $3 }' | tr '\n' ' ')" "$o1" \
     "the same seed gives the same order"
 
 # ---- reports beside the terminal ------------------------------------------------
-run 60 "$DM" --no-cache -j 2 --junit-xml j.xml --tap t.tap --json=e.jsonl \
+run 60 "$DM" --no-cache -j 2 --junit-xml j.xml --tap t.tap --json e.jsonl \
     "$SUITES/mgr_skew.so"
 is "$RC" 1 "with reports: the exit code is the run's"
 is "$(grep -c '<testcase' j.xml)" 5 "--junit-xml: a testcase per test"
 is "$(grep -c '^ok \|^not ok ' t.tap)" 5 "--tap: a line per test"
 like "$(head -n 2 t.tap)" "1..5" "--tap: the plan"
-like "$(cat e.jsonl)" '"event":"run_end"' "--json=FILE: the events, to the end"
+like "$(cat e.jsonl)" '"event":"run_end"' "--json FILE: the events, to the end"
 like "$OUT" "distmgr: 4 passed, 1 failed" "the terminal report is still there"
+# --report-durations: the slowest tests with their history, in JSON.
+run 60 "$DM" --cache-dir dcache -j 2 "$SUITES/mgr_skew.so"
+run 60 "$DM" --cache-dir dcache -j 2 --durations 2 --report-durations \
+    --json d.jsonl "$SUITES/mgr_skew.so"
+like "$OUT" "slowest 2 tests" "--report-durations: --durations N still shows"
+python3 - d.jsonl <<'EOF' && ok "--report-durations: the 2 slowest with their history in run_end" ||
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert ev[0]["event"] == "run_start" and ev[0]["report_durations"] == 2
+d = ev[-1]["durations"]
+assert d["count"] == 2 and d["timed"] == 5, d
+t = d["tests"]
+assert [x["id"] for x in t] == ["skew/d_long", "skew/c_medium"], t
+for x in t:
+	assert len(x["history"]) == 1 and x["expected"] == x["history"][0], x
+	assert abs(x["duration"] - x["expected"] - x["change"]) < 1e-6, x
+	assert 0.5 < x["duration"] / x["expected"] < 2, x
+EOF
+	not_ok "--report-durations: the 2 slowest with their history in run_end"
 run 60 "$DM" --no-cache -j 2 --tap - "$SUITES/mgr_skew.so"
 is "$(printf '%s\n' "$OUT" | grep -c '^ok \|^not ok ')" 5 \
     "--tap -: TAP on stdout"
@@ -160,6 +197,15 @@ run 60 "$DM" --no-cache -j 2 --tags "no-such-tag" "$SUITES/mgr_skew.so"
 is "$RC" 5 "nothing selected: exit 5"
 run 60 "$DM" --no-cache --bogus "$SUITES/mgr_skew.so"
 is "$RC" 4 "a usage error: exit 4"
+run 60 "$DM" --no-cache -j 2 -k "a and" "$SUITES/mgr_skew.so"
+is "$RC" 4 "a bad -k: exit 4"
+is "$OUT" "" "a bad -k: nothing on stdout (no 'no tests ran')"
+is "$ERR" "distmgr: -k: column 6: expected a pattern after 'and', found the \
+end of the expression
+Try 'distmgr --help'." "a bad -k: only the error, as any usage error"
+run 60 "$DM" --no-cache -j 2 --tags "(fast" "$SUITES/mgr_skew.so"
+is "$RC:$OUT" "4:" "a bad --tags: exit 4, nothing on stdout"
+like "$ERR" "distmgr: --tags: " "a bad --tags: said so"
 run 10 "$DM" --help
 like "$OUT" "--max-worker-restart" "--help lists the options"
 run 10 "$DM" --version

@@ -53,8 +53,17 @@ then
 	# 40 tests; webgate/gate holds its worker until $GATE exists, by
 	# when every other test has finished.
 	MODE="a real distmgr run"
+	# A first run fills the cache, so that the watched run's
+	# --report-durations has a history to show. Its gate opens after
+	# 0.3 s: the gate test, the longest, then comes first again (--no-ff
+	# keeps the failures from going before it), as in definition order.
+	(sleep 0.3; touch "$T_TMP/open-gate") &
+	(cd "$T_TMP" && DM_WEB_GATE="$T_TMP/open-gate" timeout -k 5 120 \
+	    "$BIN/distmgr" -j 3 --cache-dir "$T_TMP/cache" \
+	    "$SUITES/webgate.so" >/dev/null 2>&1)
 	(cd "$T_TMP" && DM_WEB_GATE="$GATE" exec timeout -k 5 300 \
-	    "$BIN/distmgr" -j 3 --no-cache --web 127.0.0.1:0 \
+	    "$BIN/distmgr" -j 3 --cache-dir "$T_TMP/cache" --no-ff \
+	    --report-durations --web 127.0.0.1:0 \
 	    "$SUITES/webgate.so" >"$T_TMP/serve.out" 2>"$T_TMP/serve.err") &
 	SPID=$!
 	wait_for 30 grep -q 'live dashboard at ' "$T_TMP/serve.err" ||
@@ -133,6 +142,14 @@ js "mid-run: a lane shows the test it runs" "Array.from(document.\
 querySelectorAll('.lane-running')).some(e => e.textContent.startsWith('$RUNNING'))"
 js "mid-run: the slowest tests are listed" \
     "document.querySelectorAll('#slowest tr').length >= 10"
+if [ "$MODE" = "a real distmgr run" ]; then
+	js "--report-durations: the listing says it compares with history" \
+	    "$(text slow-title) === 'Slowest 10 tests, against their history'"
+	js "--report-durations: a test's usual time from the cache" "Array.from(\
+document.querySelectorAll('#slowest td.usual')).some(e => /[0-9] ms\$/.test(e.textContent))"
+	js "--report-durations: how this run compares, in percent" "Array.from(\
+document.querySelectorAll('#slowest td.change')).some(e => /^.[0-9]+%\$/.test(e.textContent))"
+fi
 cdp shot "$ART/web-midrun.png" && ok "screenshot mid-run: $ART/web-midrun.png" ||
 	not_ok "screenshot mid-run"
 

@@ -33,8 +33,11 @@ static const struct run_info fx_run_info = {
 };
 
 static const struct worker_info fx_workers[] = {
-	{ "w0", "popen", "hostA", "linux", "x86_64", 2, 101, "0.1.0" },
-	{ "w1", "ssh=farm1", "farm1", "linux", "aarch64", 8, 202, "0.1.0" },
+	{ .id = "w0", .spec = "popen", .hostname = "hostA", .os = "linux",
+	  .arch = "x86_64", .cpus = 2, .pid = 101, .version = "0.1.0" },
+	{ .id = "w1", .spec = "ssh=farm1", .hostname = "farm1",
+	  .os = "linux", .arch = "aarch64", .cpus = 8, .pid = 202,
+	  .version = "0.1.0" },
 };
 
 #define FX_REPORT(i, o, msg)						\

@@ -118,11 +118,34 @@ START_TEST(test_mistakes)
 	ck_assert_str_eq(why, "option '--reruns' needs a value");
 	ck_assert_int_eq(parse("--list --junit-xml x.xml s.so"), OPT_BAD);
 	ck_assert_str_eq(why, "--list runs nothing to report: drop "
-	    "--junit-xml, --tap, --web and --json=FILE");
-	ck_assert_int_eq(parse("--tap - --json s.so"), OPT_BAD);
+	    "--junit-xml, --tap and --web");
+	ck_assert_int_eq(parse("--tap - --json - s.so"), OPT_BAD);
 	ck_assert_str_eq(why, "--tap - and --json cannot both write to stdout");
-	ck_assert_int_eq(parse("--list --json s.so"), OPT_RUN);
+	/* --json takes a file: the old optional form must not take the
+	 * suite, nor the next option, for it. */
+	ck_assert_int_eq(parse("--list --json s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "no suite given: --json, --tap and --junit-xml "
+	    "take a file name before the suites (- for stdout: --json - "
+	    "suite.so)");
+	ck_assert_int_eq(parse("--json -k x s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--json wants a file name or - for stdout, not "
+	    "'-k' (write ./-k for a file of that name)");
+	ck_assert_int_eq(parse("--junit-xml - s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--junit-xml wants a file name, not '-' (write "
+	    "./- for a file of that name)");
+	ck_assert_int_eq(parse("s.so --json"), OPT_BAD);
+	ck_assert_str_eq(why, "option '--json' needs a value");
+	ck_assert_int_eq(parse("--list --json - s.so"), OPT_RUN);
 	ck_assert_int_eq(o.list_json, 1);
+	ck_assert_str_eq(o.json, "-");
+	ck_assert_int_eq(parse("--list --json l.json s.so"), OPT_RUN);
+	ck_assert_int_eq(o.list_json, 1);
+	ck_assert_str_eq(o.json, "l.json");
+	ck_assert_int_eq(parse("--json out.json s.so"), OPT_RUN);
+	ck_assert_int_eq(o.list_json, 0);
+	ck_assert_str_eq(o.json, "out.json");
+	ck_assert_uint_eq(o.nsuites, 1);
+	ck_assert_str_eq(o.suites[0], "s.so");
 	ck_assert_int_eq(parse("--json=r.jsonl --tap t.tap --junit-xml j.xml "
 	    "--web 0 s.so"), OPT_RUN);
 	ck_assert_str_eq(o.json, "r.jsonl");
@@ -130,6 +153,31 @@ START_TEST(test_mistakes)
 	ck_assert_str_eq(o.junit_xml, "j.xml");
 	ck_assert_str_eq(o.web, "0");
 	ck_assert_int_eq(parse("--dist each -j 0 s.so"), OPT_BAD);
+	/* -f, --watch, --report-durations. */
+	ck_assert_int_eq(parse("-f --watch src --watch data s.so"), OPT_RUN);
+	ck_assert_int_eq(o.looponfail, 1);
+	ck_assert_uint_eq(o.nwatch, 2);
+	ck_assert_str_eq(o.watch[0], "src");
+	ck_assert_str_eq(o.watch[1], "data");
+	ck_assert_int_eq(parse("--looponfail s.so"), OPT_RUN);
+	ck_assert_int_eq(o.looponfail, 1);
+	ck_assert_uint_eq(o.nwatch, 0);
+	ck_assert_int_eq(parse("--watch src s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--watch is for --looponfail (-f): add -f, or "
+	    "drop --watch");
+	ck_assert_int_eq(parse("-f --list s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--looponfail runs tests; --list only lists "
+	    "them: use one or the other");
+	ck_assert_int_eq(parse("--report-durations s.so"), OPT_RUN);
+	ck_assert_int_eq(o.report_durations, 1);
+	ck_assert_int_eq(o.looponfail, 0);
+	/* Mistakes in the expressions are usage errors before any run. */
+	ck_assert_int_eq(parse("-k (a s.so"), OPT_BAD);
+	ck_assert_int_eq(strncmp(why, "-k: ", 4), 0);
+	ck_assert_int_eq(parse("--tags not s.so"), OPT_BAD);
+	ck_assert_int_eq(strncmp(why, "--tags: ", 8), 0);
+	ck_assert_int_eq(parse("--shard 3/2 s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--shard wants I/N with 1 <= I <= N, not '3/2'");
 	ck_assert_int_eq(parse("--help"), OPT_EXIT);
 	ck_assert_int_eq(parse("--version"), OPT_EXIT);
 }

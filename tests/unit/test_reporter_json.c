@@ -143,6 +143,7 @@ START_TEST(test_run_start_and_workers)
 	    "\"events.jsonl\",\"build/suites/basic.so\"]");
 	free(argv);
 	ck_assert_str_eq(str(ev, "version"), DM_VERSION);
+	ck_assert_int_eq(num(ev, "report_durations"), 0);
 
 	w = json_object_get(json_array_get(all, 2), "worker");
 	ck_assert_str_eq(str(w, "id"), "w1");
@@ -245,6 +246,101 @@ START_TEST(test_run_end_totals)
 	ck_assert_str_eq(str(json_array_get(slow, 1), "id"), "net/retry");
 	ck_assert_str_eq(str(json_array_get(slow, 2), "id"), "io/segv");
 	ck_assert_str_eq(str(json_array_get(slow, 2), "worker"), "w1");
+	/* No --report-durations: no listing. */
+	ck_assert_ptr_null(json_object_get(ev, "durations"));
+	json_decref(all);
+}
+END_TEST
+
+static double
+real(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	ck_assert_msg(json_is_number(v), "key %s is not a number", key);
+	return json_number_value(v);
+}
+
+/* --report-durations 2: the two slowest of each run, with what the
+ * cache knew of them before it; a second run (--looponfail) starts its
+ * own listing. */
+START_TEST(test_report_durations)
+{
+	struct reporter *r = new_json();
+	struct run_info ri = fx_run_info;
+	struct run_summary s = fx_summary(fx_reports, FX_NREPORTS);
+	struct test_report t;
+	json_t *all, *ev, *d, *e;
+	double total = 0;
+
+	ri.report_durations = 2;
+	fx_start(r, &ri);
+	for (size_t i = 0; i < FX_NREPORTS; i++) {
+		t = fx_reports[i];
+		total += t.duration;
+		if (strcmp(t.id, "io/hangs") == 0) {
+			t.nhistory = 3;
+			t.history[0] = 4.0;
+			t.history[1] = 4.5;
+			t.history[2] = 3.0;
+			t.expected = 4.0;
+		}
+		fx_result(r, &t);
+	}
+	fx_end(r, &s);
+	ri.run_id = "r-43";
+	fx_start(r, &ri);
+	t = fx_reports[0];
+	fx_result(r, &t);
+	s = fx_summary(fx_reports, 1);
+	r->ops->run_end(r, &s);
+	r->ops->free(r);
+
+	all = read_events();
+	ev = json_array_get(all, 0);
+	ck_assert_int_eq(num(ev, "report_durations"), 2);
+	ev = json_array_get(all, 15);
+	ck_assert_str_eq(str(ev, "event"), "run_end");
+	d = json_object_get(ev, "durations");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(num(d, "count"), 2);
+	ck_assert_int_eq(num(d, "timed"), 10);
+	ck_assert(fabs(real(d, "total") - total) < 1e-9);
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "tests")), 2);
+	e = json_array_get(json_object_get(d, "tests"), 0);
+	ck_assert_str_eq(str(e, "id"), "io/hangs");
+	ck_assert(real(e, "duration") == 5.0);
+	ck_assert_str_eq(str(e, "worker"), "w0");
+	ck_assert_str_eq(str(e, "outcome"), "timeout");
+	ck_assert(real(e, "expected") == 4.0);
+	ck_assert(real(e, "change") == 1.0);
+	ck_assert_uint_eq(json_array_size(json_object_get(e, "history")), 3);
+	ck_assert(json_real_value(json_array_get(json_object_get(e,
+	    "history"), 1)) == 4.5);
+	/* Never seen before: no history, and nothing expected. */
+	e = json_array_get(json_object_get(d, "tests"), 1);
+	ck_assert_str_eq(str(e, "id"), "net/retry");
+	ck_assert(json_is_null(json_object_get(e, "expected")));
+	ck_assert(json_is_null(json_object_get(e, "change")));
+	ck_assert_uint_eq(json_array_size(json_object_get(e, "history")), 0);
+
+	/* The second run: its own events, counted from 1 again. */
+	ev = json_array_get(all, 16);
+	ck_assert_str_eq(str(ev, "event"), "run_start");
+	ck_assert_str_eq(str(ev, "run_id"), "r-43");
+	ev = json_array_get(all, 19);
+	ck_assert_str_eq(str(ev, "event"), "test");
+	ck_assert_int_eq(num(ev, "n"), 1);
+	ev = json_array_get(all, 20);
+	ck_assert_str_eq(str(ev, "event"), "run_end");
+	ck_assert_int_eq(num(ev, "reported"), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(ev, "slowest")), 1);
+	d = json_object_get(ev, "durations");
+	ck_assert_int_eq(num(d, "timed"), 1);
+	ck_assert_str_eq(str(json_array_get(json_object_get(d, "tests"), 0),
+	    "id"), "math/adds");
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "tests")), 1);
+	ck_assert_uint_eq(json_array_size(all), 21);
 	json_decref(all);
 }
 END_TEST
@@ -355,6 +451,7 @@ main(void)
 	tcase_add_test(tc, test_run_start_and_workers);
 	tcase_add_test(tc, test_test_event_fields);
 	tcase_add_test(tc, test_run_end_totals);
+	tcase_add_test(tc, test_report_durations);
 	tcase_add_test(tc, test_line_per_event_now);
 	tcase_add_test(tc, test_output_is_clipped);
 	tcase_add_test(tc, test_every_byte);

@@ -89,6 +89,29 @@ START_TEST(test_full_run_validates)
 }
 END_TEST
 
+/* --looponfail: the report after a second run is that run's alone. */
+START_TEST(test_second_run_replaces)
+{
+	struct reporter *r = new_junit();
+	struct run_summary s = fx_summary(fx_reports, 1);
+	char *got;
+
+	fx_run_all(r);
+	fx_start(r, &fx_run_info);
+	fx_result(r, &fx_reports[0]);
+	r->ops->run_end(r, &s);
+	got = fx_slurp(report, NULL);
+	ck_assert_ptr_nonnull(strstr(got, "<testsuites name=\"distmgr\" "
+	    "tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\""));
+	ck_assert_ptr_nonnull(strstr(got, "name=\"adds\""));
+	ck_assert_ptr_null(strstr(got, "name=\"fails\""));
+	free(got);
+	r->ops->free(r);
+	ck_assert_int_eq(xmllint_valid(report), 0);
+	ck_assert_int_eq(count_litter(), 0);
+}
+END_TEST
+
 static const char expected_two[] =
 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 "<testsuites name=\"distmgr\" tests=\"2\" failures=\"1\" errors=\"0\" "
@@ -355,6 +378,7 @@ main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_full_run_validates);
+	tcase_add_test(tc, test_second_run_replaces);
 	tcase_add_test(tc, test_exact_document);
 	tcase_add_test(tc, test_verdict_elements);
 	tcase_add_test(tc, test_atomic_replacement);

@@ -186,6 +186,32 @@ START_TEST(test_streams_as_it_goes)
 }
 END_TEST
 
+/* --looponfail: a second run starts the file over as a document of its
+ * own, which prove reads alone. */
+START_TEST(test_second_run_is_a_new_document)
+{
+	struct reporter *r = new_tap();
+	struct run_info ri = fx_run_info;
+	struct run_summary s;
+	char *got, cmd[700], out[8192];
+
+	fx_run_all(r);
+	ri.ntests = 1;
+	fx_start(r, &ri);
+	fx_result(r, &fx_reports[0]);
+	s = fx_summary(fx_reports, 1);
+	s.exit_code = 0;
+	r->ops->run_end(r, &s);
+	r->ops->free(r);
+	got = fx_slurp(tapfile, NULL);
+	ck_assert_str_eq(got, "TAP version 13\n1..1\nok 1 - math/adds\n"
+	    "# distmgr: 1 passed in 5.50s\n");
+	free(got);
+	snprintf(cmd, sizeof cmd, "prove -e cat '%s' 2>&1", tapfile);
+	ck_assert_msg(run_cmd(cmd, out, sizeof out) == 0, "%s", out);
+}
+END_TEST
+
 /* prove must fail exactly the tests distmgr fails: fail, error, crash,
  * timeout, and the stale todo (xpass); xfail is a TODO that failed. */
 START_TEST(test_prove_verdict)
@@ -341,6 +367,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_exact_stream);
 	tcase_add_test(tc, test_streams_as_it_goes);
+	tcase_add_test(tc, test_second_run_is_a_new_document);
 	tcase_add_test(tc, test_prove_verdict);
 	tcase_add_test(tc, test_prove_passes_a_good_run);
 	tcase_add_test(tc, test_yaml_reads_back);

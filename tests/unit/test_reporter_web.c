@@ -141,6 +141,83 @@ START_TEST(test_state_delta)
 }
 END_TEST
 
+/* --report-durations 3: the slowest three with what the cache knew;
+ * then a second run on the same page (--looponfail) starts afresh, and
+ * browsers are sent the whole new state, marked reset. */
+START_TEST(test_state_durations_and_next_run)
+{
+	struct wst *st = wst_new(0);
+	struct run_info ri = fx_run_info;
+	struct run_summary s = fx_summary(fx_reports, FX_NREPORTS);
+	struct test_report t;
+	json_t *m, *slow, *e;
+
+	ri.report_durations = 3;
+	wst_run_start(st, &ri, 100.0);
+	wst_worker(st, &fx_workers[0], 1, NULL);
+	for (size_t i = 0; i < FX_NREPORTS; i++) {
+		t = fx_reports[i];
+		if (strcmp(t.id, "io/hangs") == 0) {
+			t.nhistory = 2;
+			t.history[0] = 2.5;
+			t.history[1] = 1.5;
+			t.expected = 2.0;
+		}
+		wst_result(st, &t, 101.0 + (double)i);
+	}
+	wst_notice(st, 2, "a notice of the first run");
+	wst_run_end(st, &s, 111.0);
+	m = wst_snapshot(st, 112.0);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(m,
+	    "run"), "report_durations")), 3);
+	slow = json_object_get(m, "slowest");
+	ck_assert_uint_eq(json_array_size(slow), 3);
+	e = json_array_get(slow, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "id")),
+	    "io/hangs");
+	ck_assert(json_real_value(json_object_get(e, "expected")) == 2.0);
+	ck_assert_uint_eq(json_array_size(json_object_get(e, "history")), 2);
+	ck_assert(json_real_value(json_array_get(json_object_get(e,
+	    "history"), 0)) == 2.5);
+	/* No history: the page says "new". */
+	ck_assert_ptr_null(json_object_get(json_array_get(slow, 1),
+	    "expected"));
+	json_decref(m);
+	json_decref(wst_delta(st, 112.0));
+
+	/* The next run: one test, no failure, a fresh lane. */
+	ri.run_id = "r-43";
+	ri.ntests = 1;
+	wst_run_start(st, &ri, 200.0);
+	wst_worker(st, &fx_workers[1], 1, NULL);
+	t = fx_reports[0];
+	t.worker = "w1";
+	wst_result(st, &t, 201.0);
+	m = wst_delta(st, 201.5);
+	ck_assert(json_is_true(json_object_get(m, "reset")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(m,
+	    "run"), "run_id")), "r-43");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "done")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "total")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(m,
+	    "counts"), "fail")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "nfailures")),
+	    0);
+	ck_assert_uint_eq(json_array_size(json_object_get(m, "failures")), 0);
+	ck_assert(json_is_null(json_object_get(m, "summary")));
+	ck_assert_uint_eq(json_array_size(json_object_get(m, "lanes")), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+	    json_object_get(m, "lanes"), 0), "id")), "w1");
+	ck_assert_uint_eq(json_array_size(json_object_get(m, "slowest")), 1);
+	/* What was said between the runs stays on the page. */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
+	    json_object_get(m, "notices"), 0), "text")),
+	    "a notice of the first run");
+	json_decref(m);
+	wst_free(st);
+}
+END_TEST
+
 /* 200,000 results, a tenth failing with output, on 300 workers: the
  * snapshot a browser gets stays small, and every result is counted. */
 START_TEST(test_state_is_bounded)
@@ -778,6 +855,7 @@ main(int argc, char **argv)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_state_snapshot);
 	tcase_add_test(tc, test_state_delta);
+	tcase_add_test(tc, test_state_durations_and_next_run);
 	tcase_add_test(tc, test_state_is_bounded);
 	tcase_add_test(tc, test_serves_the_page);
 	tcase_add_test(tc, test_state_json);

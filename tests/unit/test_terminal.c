@@ -107,8 +107,9 @@ run_end(struct reporter *r, const struct counts *c, double elapsed, int rc,
 static void
 feed_mixed(struct reporter *r, struct counts *c)
 {
-	struct worker_info wi = { "w3", "popen", "host1", "linux", "x86_64",
-	    2, 1234, "0.1.0" };
+	struct worker_info wi = { .id = "w3", .spec = "popen",
+	    .hostname = "host1", .os = "linux", .arch = "x86_64", .cpus = 2,
+	    .pid = 1234, .version = "0.1.0" };
 	struct test_report tr;
 
 	memset(c, 0, sizeof *c);
@@ -626,6 +627,64 @@ START_TEST(test_second_run_starts_clean)
 }
 END_TEST
 
+/* stdout a pipe nobody reads for now: with -v, 20,000 result lines
+ * (far over the pipe's 64 KiB) go in without one call blocking; when
+ * the reader comes back it gets every line, in order, and the end. */
+START_TEST(test_stalled_pipe_never_blocks)
+{
+	struct event_base *base = event_base_new();
+	struct terminal_options o = { 1, COLOR_NEVER, 0, 1 };
+	struct counts n = { { 0 } };
+	struct test_report tr;
+	struct reporter *r;
+	char id[32], want[64], *got = NULL, chunk[65536], *p;
+	size_t len = 0;
+	ssize_t k;
+	double t0;
+	int fds[2], i;
+	FILE *fp;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_eq(fd_set_nonblock(fds[0], 1), 0);
+	fp = fdopen(fds[1], "w");
+	ck_assert_ptr_nonnull(fp);
+	r = reporter_terminal_new(base, fp, &o);
+	run_start(r, 20000, 1);
+	t0 = clock_mono();
+	for (i = 0; i < 20000; i++) {
+		snprintf(id, sizeof id, "s/t%05d", i);
+		tr = report(id, "w0", OUT_PASS, 0.001);
+		result(r, &tr);
+	}
+	n.n[OUT_PASS] = 20000;
+	run_end(r, &n, 1, EXIT_ALL_PASSED, NULL);
+	ck_assert_msg(clock_mono() - t0 < 2.0, "the run waited for stdout");
+	/* The reader is back: the loop drains what was kept. */
+	while (len < 2 || memcmp(got + len - 2, "s\n", 2) != 0) {
+		ck_assert_msg(clock_mono() - t0 < 20, "only %zu bytes", len);
+		tu_loop_for(base, 0.01);
+		while ((k = read(fds[0], chunk, sizeof chunk)) > 0) {
+			got = xreallocarray(got, len + (size_t)k + 1, 1);
+			memcpy(got + len, chunk, (size_t)k);
+			len += (size_t)k;
+		}
+		got = xreallocarray(got, len + 1, 1);
+		got[len] = '\0';
+	}
+	for (i = 0, p = got; i < 20000; i++) {
+		snprintf(want, sizeof want, "[w0] PASS s/t%05d (1.0 ms)\n", i);
+		p = strstr(p, want);
+		ck_assert_msg(p != NULL, "line %d is missing", i);
+	}
+	ck_assert_ptr_nonnull(strstr(got, "distmgr: 20000 passed in 1.00s\n"));
+	free(got);
+	r->ops->free(r);
+	fclose(fp);
+	close(fds[0]);
+	event_base_free(base);
+}
+END_TEST
+
 /* ---- on a real terminal ------------------------------------------------ */
 
 struct pty {
@@ -730,10 +789,12 @@ START_TEST(test_tty_status_line)
 	    != NULL, "%s", out);
 	free(out);
 
-	/* A failure goes above the status line, which comes back. */
+	/* A failure goes above the status line, which comes back (on
+	 * the next tick at the latest). */
 	tr = report("parse/big", "w2", OUT_FAIL, 0.5);
 	tr.message = "bad";
 	result(r, &tr);
+	tu_loop_for(base, 0.15);
 	out = pty_read(&p);
 	ck_assert_msg(strncmp(out, "\r\033[K[w2] FAIL parse/big (500.0 ms) - "
 	    "bad\n\r\033[K[ 50%] 2/4 | 1 passed, 1 failed | ", 60) == 0,
@@ -782,6 +843,115 @@ START_TEST(test_tty_running_that_fits)
 	/* Whole entries only, then how many busy workers did not fit. */
 	ck_assert_msg(strstr(out, ", ETA 3.0s | w0 str/slow_one (+1)\r") !=
 	    NULL, "%s", out);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
+/* The last status line drawn in out (cut in place), or NULL. */
+static char *
+last_status(char *out)
+{
+	char *p, *last = NULL, *end;
+
+	for (p = out; (p = strstr(p, "\r\033[K[")) != NULL; p++)
+		last = p + 4;
+	if (last != NULL && (end = strpbrk(last, "\r\n")) != NULL)
+		*end = '\0';
+	return last;
+}
+
+START_TEST(test_tty_counts_as_closing)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	struct test_report tr;
+	char *out, *line;
+
+	setenv("TERM", "xterm", 1);
+	unsetenv("NO_COLOR");
+	pty_open(&p, 200);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 6, 2);
+	tr = report("a/pass", "w0", OUT_PASS, 0.001);
+	result(r, &tr);
+	tr = report("a/todo", "w1", OUT_XFAIL, 0.001);
+	result(r, &tr);
+	tr = report("a/flaky", "w0", OUT_FLAKY, 0.001);
+	tr.attempts = 2;
+	result(r, &tr);
+	tr = report("a/segv", "w1", OUT_CRASH, 0.001);
+	tr.signal = 11;
+	tr.signal_name = "SIGSEGV";
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	/* An xfail and a flaky test are not "passed" here either: the
+	 * words and counts are the closing line's. */
+	ck_assert_msg(strncmp(line, "[ 66%] 4/6 | 1 passed, 0 failed, "
+	    "1 crashed, 1 xfailed, 1 flaky | ", 60) == 0, "[%s]", line);
+	free(out);
+	r->ops->free(r);
+	pty_close(&p);
+	event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_tty_not_running_after_result)
+{
+	struct event_base *base = event_base_new();
+	struct pty p;
+	struct reporter *r;
+	struct test_report tr;
+	const char *running[] = { "s/first", "s/second" };
+	const char *workers[] = { "w0", "w1" };
+	struct progress pr = { .done = 0, .total = 2, .eta = 3.0,
+	    .nworkers = 2, .running = running, .workers = workers };
+	char *out, *line;
+
+	setenv("TERM", "xterm", 1);
+	unsetenv("NO_COLOR");
+	pty_open(&p, 200);
+	r = tty_reporter(base, &p, 0, COLOR_NEVER);
+	run_start(r, 2, 2);
+	r->ops->progress(r, &pr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strstr(line, " | w0 s/first, w1 s/second") != NULL,
+	    "[%s]", line);
+	free(out);
+
+	/* w0's test is done: it runs nothing until progress says so. */
+	tr = report("s/first", "w0", OUT_PASS, 0.001);
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strstr(line, " | w1 s/second") != NULL &&
+	    strstr(line, "s/first") == NULL, "[%s]", line);
+	free(out);
+
+	/* After the last result nothing runs, and nothing is left to wait
+	 * for, until run_end comes. */
+	tr = report("s/second", "w1", OUT_PASS, 0.001);
+	result(r, &tr);
+	tu_loop_for(base, 0.25);
+	out = pty_read(&p);
+	line = last_status(out);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_msg(strncmp(line, "[100%] 2/2 | 2 passed, 0 failed | ",
+	    34) == 0, "[%s]", line);
+	ck_assert_msg(strstr(line, "running") == NULL &&
+	    strstr(line, " | w") == NULL && strstr(line, "ETA") == NULL,
+	    "[%s]", line);
 	free(out);
 	r->ops->free(r);
 	pty_close(&p);
@@ -892,8 +1062,11 @@ main(void)
 	tcase_add_test(tc, test_very_verbose);
 	tcase_add_test(tc, test_many_failures_bounded);
 	tcase_add_test(tc, test_second_run_starts_clean);
+	tcase_add_test(tc, test_stalled_pipe_never_blocks);
 	tcase_add_test(tt, test_tty_status_line);
 	tcase_add_test(tt, test_tty_running_that_fits);
+	tcase_add_test(tt, test_tty_counts_as_closing);
+	tcase_add_test(tt, test_tty_not_running_after_result);
 	tcase_add_test(tt, test_tty_narrow_and_colour);
 	tcase_add_test(tt, test_tty_no_color_env);
 	tcase_add_test(tt, test_tty_dumb);
