@@ -87,12 +87,22 @@ for mode in boxed --no-fork; do
 	kill -9 $(workers_of $BG | cut -d' ' -f1)
 	bg_wait
 	is "$(ls -A wtmp)" "" "$mode: the killed worker's TMPDIR is removed"
-	is "$RC" 1 "$mode: kill -9 of a worker exits 1"
-	is "$(closing "$OUT")" "distmgr: 39 passed, 1 crashed" \
-	    "$mode: kill -9 of a worker costs the one test it ran"
+	# The kill lands while the worker runs a test, almost always; under
+	# load it can land while the worker waits for its next batch, and
+	# then it costs nothing. Never more than the one test.
+	case "$(closing "$OUT")" in
+	"distmgr: 39 passed, 1 crashed")
+		is "$RC" 1 "$mode: kill -9 of a worker exits 1"
+		like "$(vlines "$OUT" | grep CRASH)" "signal 9" \
+		    "$mode: the lost test names signal 9" ;;
+	"distmgr: 40 passed")
+		is "$RC" 0 "$mode: kill -9 of an idle worker exits 0"
+		ok "$mode: the idle worker's loss cost no test" ;;
+	*)
+		not_ok "$mode: kill -9 of a worker costs at most the test it ran"
+		echo "#   $(closing "$OUT")" ;;
+	esac
 	each_once "$OUT" sleepy.ids "$mode: after kill -9 each test has one result"
-	like "$(vlines "$OUT" | grep CRASH)" "signal 9" \
-	    "$mode: the lost test names signal 9"
 done
 
 bg 60 env TMPDIR="$T_TMP/wtmp" "$DM" --no-cache -j 2 --heartbeat 1 -v \
