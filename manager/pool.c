@@ -517,7 +517,8 @@ loss_why(struct worker *w, int sig)
 		    w->sc->id, w->proc.pid, WEXITSTATUS(w->status));
 	/* A far worker that went away without our doing: its host, or the
 	 * way to it, is what failed as far as we can tell. */
-	if (w->remote && (w->host_lost || (w->why == NULL && w->has_proc))) {
+	if (w->remote && w->came_up &&
+	    (w->host_lost || (w->why == NULL && w->has_proc))) {
 		xasprintf(&why, "host lost (%s: %s)", w->sc->spec, detail);
 		free(detail);
 		return why;
@@ -1023,10 +1024,12 @@ on_connected(void *arg, struct bufferevent *bev, const char *why)
 {
 	struct worker *w = arg;
 
+	/* why lives in the connect: keep it before that is freed. */
+	if (bev == NULL)
+		set_why(w, why);
 	tp_tcp_cancel(w->connecting);
 	w->connecting = NULL;
 	if (bev == NULL) {
-		set_why(w, why);
 		w->conn_closed = 1;
 		pool_finish(w);
 		return;
