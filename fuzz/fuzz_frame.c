@@ -133,6 +133,26 @@ decode_whole(const uint8_t *p, size_t len, size_t limit, struct outcome *o)
 	}
 }
 
+/* The fast path for flat objects (flat.c) must never accept what
+ * jansson refuses, nor build anything different: the whole input as one
+ * payload goes to both. */
+static void
+check_flat(const uint8_t *p, size_t n)
+{
+	json_t *fast = flat_parse(p, n), *slow;
+	json_error_t jerr;
+
+	if (fast == NULL)
+		return;
+	slow = json_loadb((const char *)p, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (slow == NULL)
+		bug("the flat parser accepted what jansson refuses", NULL);
+	if (!json_equal(fast, slow))
+		bug("the flat parser built a different object", NULL);
+	json_decref(fast);
+	json_decref(slow);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -140,6 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t limit;
 	int i;
 
+	check_flat(data, size);
 	if (size < 4)
 		return 0;
 	limit = limits[data[0] % DM_NELEM(limits)];

@@ -95,6 +95,12 @@ seed $F too_long "$P4" '{"aaaaaaaaaaaaaaaaaaaa":1}'
 raw $F empty "$P1" '\000\000\000\000'
 raw $F two_gib "$P1" '\200\000\000\000{}'
 raw $F truncated "$P1" '\000\000\000\010{"a":'
+# Whole inputs that are one flat JSON text, for the flat fast path
+# (fuzz_frame also hands the raw input to flat_parse and jansson).
+raw $F flat_result '' '{"suite":0,"test":12,"outcome":"pass","duration":1.5e-06,"_command":"test_result"}'
+raw $F flat_kinds '' ' { "a" : -0 , "b":-12.5E+3,"c":true,"d":false,"e":null,"f":"","g":0.0 } '
+raw $F flat_edges '' '{"a":01,"b":1.,"c":-,"d":1e,"e":"\\n","a":2}'
+raw $F flat_big '' '{"i":123456789012345678901,"r":1e999,"s":-9223372036854775808}'
 
 # ---- fuzz_amp: flags (1: raised limit, 2: re-ask from callbacks) ----
 A=fuzz_amp

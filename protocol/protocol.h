@@ -63,6 +63,11 @@ long	frame_decode_mem(const void *data, size_t len, size_t limit,
  * string holding U+0000), or cannot be encoded at all (FRAME_E_ENCODE). */
 int	frame_encode(struct evbuffer *out, const json_t *obj, size_t limit,
 	    struct frame_err *err);
+/* flat.c: a flat object of short printable-ASCII strings, numbers,
+ * booleans and nulls, parsed fast; NULL when the text is anything else,
+ * for the general parser to decide. Never accepts what jansson would
+ * refuse, never differs from what it would build. */
+json_t	*flat_parse(const unsigned char *p, size_t len);
 /* "FRAME_TOO_LONG" and the like, for logs and tests. */
 const char *frame_error_name(enum frame_error);
 

@@ -713,6 +713,55 @@ START_TEST(test_encode_refuses_what_decoder_refuses)
 }
 END_TEST
 
+/* The fast path for flat objects: what it takes it builds exactly as
+ * jansson does; everything else it leaves to jansson. */
+static const struct {
+	const char	*json;
+	int		 fast;		/* taken by flat_parse */
+} flat_cases[] = {
+	{ "{\"suite\":0,\"test\":12,\"outcome\":\"pass\","
+	  "\"duration\":1.5e-06,\"_command\":\"test_result\"}", 1 },
+	{ " {\"a\" : -0 , \"b\":-12.5E+3,\"c\":true,\"d\":false,"
+	  "\"e\":null,\"f\":\"\",\"g\":0.0} \n", 1 },
+	{ "{}", 1 },
+	{ "{\"i\":999999999999999999}", 1 },
+	{ "{\"i\":1234567890123456789}", 0 },	/* 19 digits: jansson */
+	{ "{\"a\":01}", 0 },
+	{ "{\"a\":1.}", 0 },
+	{ "{\"a\":.5}", 0 },
+	{ "{\"a\":1e}", 0 },
+	{ "{\"a\":-}", 0 },
+	{ "{\"a\":1e999}", 0 },
+	{ "{\"a\":\"\\n\"}", 0 },		/* escapes: jansson */
+	{ "{\"a\":\"\xc3\xa9\"}", 0 },		/* non-ASCII: jansson */
+	{ "{\"a\":[1]}", 0 },
+	{ "{\"a\":1,\"a\":2}", 0 },		/* duplicate: jansson says */
+	{ "{\"a\":1,}", 0 },
+	{ "{\"a\":1} x", 0 },
+	{ "{\"a\" 1}", 0 },
+	{ "[1]", 0 },
+	{ "{\"a\":tru}", 0 },
+	{ "", 0 },
+};
+
+START_TEST(test_flat_agrees_with_jansson)
+{
+	const char *j = flat_cases[_i].json;
+	json_t *fast = flat_parse((const unsigned char *)j, strlen(j)), *slow;
+	json_error_t jerr;
+
+	ck_assert_msg((fast != NULL) == flat_cases[_i].fast,
+	    "flat_parse %s '%s'", fast != NULL ? "took" : "declined", j);
+	if (fast == NULL)
+		return;
+	slow = json_loadb(j, strlen(j), JSON_REJECT_DUPLICATES, &jerr);
+	ck_assert_msg(slow != NULL, "jansson refuses '%s'", j);
+	ck_assert_msg(json_equal(fast, slow), "'%s' differs", j);
+	json_decref(fast);
+	json_decref(slow);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -732,6 +781,8 @@ main(void)
 	tcase_add_test(tc, test_many_frames_in_one_buffer);
 	tcase_add_test(tc, test_frame_then_half_of_next);
 	tcase_add_test(tc, test_short_header_waits);
+	tcase_add_loop_test(tc, test_flat_agrees_with_jansson, 0,
+	    DM_NELEM(flat_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
