@@ -671,6 +671,10 @@ on_shipper(void *arg, int event, const char *why)
 	if (w->state == W_STOPPING || w->conn == NULL)
 		return;
 	if (event == SHIP_FAILED) {
+		/* A connection going away says why better than a blob it
+		 * could not take. */
+		if (amp_conn_closing(w->conn))
+			return;
 		set_why(w, why);
 		pool_kill(w->pool, w->slot, why);
 		return;
@@ -680,17 +684,20 @@ on_shipper(void *arg, int event, const char *why)
 }
 
 /* A far worker that said hello starts its transfer, unless another of
- * its group is sending the same blobs to the same host right now. */
+ * its group is sending the same blobs into the same host's cache right
+ * now. Without a cache there is nothing to share: it goes at once. */
 static void
 pool_ship(struct worker *w)
 {
 	struct pool *p = w->pool;
 	int g = w->sc->group;
 
-	if (p->gate[g] >= 0 && p->gate[g] != w->slot)
-		return;		/* pool_ship_next wakes it */
-	p->gate[g] = w->slot;
-	w->gate = 1;
+	if (w->cache) {
+		if (p->gate[g] >= 0 && p->gate[g] != w->slot)
+			return;		/* pool_ship_next wakes it */
+		p->gate[g] = w->slot;
+		w->gate = 1;
+	}
 	heard(w);
 	w->shipper = shipper_start(p->cfg.ship, w->conn, w->cache, on_shipper,
 	    w);
