@@ -94,6 +94,7 @@ struct worker {
 	double			 rtt_sent, rtt_next;
 	double			 rtt[POOL_RTT_SAMPLES];
 	int			 nrtt;
+	unsigned		 started, rtt_started;	/* tests begun */
 	/* Loading. */
 	const char		*const *load_name;	/* per suite */
 	int			*handle;	/* per suite */
@@ -131,6 +132,8 @@ struct pool_batch {
 static void	pool_finish(struct worker *);
 static void	pool_hard_stop(struct worker *);
 static void	pool_ship_next(struct pool *, int group);
+static void	on_rtt_ping(struct amp_conn *, json_t *,
+		    const struct amp_error *, void *);
 
 /* ---- small things --------------------------------------------------------- */
 
@@ -247,6 +250,7 @@ h_test_started(struct amp_request *req, json_t *box)
 		return 0;
 	limit = w->pool->cbs->started(w->pool->ctx, w->slot, (size_t)s, idx);
 	w->running = 1;
+	w->started++;
 	/* Boxed, the worker keeps the limit itself; we only step in when it
 	 * is well past, as a backstop. */
 	w->deadline = limit <= 0 ? 0 : w->last_heard + limit +
@@ -585,7 +589,6 @@ on_load_done(struct worker *w)
 	if (--w->loads_left > 0 || w->load_failed)
 		return;
 	w->state = W_READY;
-	w->rtt_next = clock_mono();
 	if (w->gate) {
 		/* Its loads are answered: every blob is in the host's cache,
 		 * and the next worker of the group finds them there. */
@@ -743,13 +746,15 @@ on_hello(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	}
 	heard(w);
 	w->came_up = 1;
-	/* A daemon's hello went out when the connection was ready: its
-	 * answer is a round trip (or more, if it waited for a free slot;
-	 * the least of the samples is what counts). Through ssh it would
-	 * hold ssh's own start. */
-	if (w->kind == TX_TCP && w->rtt_sent > 0)
-		rtt_sample(w, now - w->rtt_sent);
-	w->rtt_sent = 0;
+	/* hello's own round trip holds a daemon's session start, or ssh's:
+	 * the first sample is a ping now, while the worker has nothing
+	 * else to do. A sample too high would have the scheduler think the
+	 * worker's first tests cost nothing. */
+	if (w->remote) {
+		w->rtt_sent = now;
+		w->rtt_next = now + POOL_RTT_EVERY;
+		amp_ask(c, "ping", NULL, on_rtt_ping, w);
+	}
 	amp_conn_set_limit(c, FRAME_LIMIT_DEFAULT);
 	w->hostname = ans_str(ans, "hostname");
 	w->os = ans_str(ans, "os");
@@ -821,7 +826,10 @@ on_rtt_ping(struct amp_conn *c, json_t *ans, const struct amp_error *err,
 	if (err != NULL && strcmp(err->code, AMP_E_CONNECTION_LOST) == 0)
 		return;
 	heard(w);
-	if (err == NULL && w->rtt_sent > 0)
+	/* In-process, a test that ran meanwhile held the answer back: the
+	 * delay is the test's, not the network's. */
+	if (err == NULL && w->rtt_sent > 0 && (w->pool->cfg.boxed ||
+	    (w->started == w->rtt_started && !w->running)))
 		rtt_sample(w, clock_mono() - w->rtt_sent);
 	w->rtt_sent = 0;
 }
@@ -895,8 +903,9 @@ watch_one(struct pool *p, struct worker *w, double now)
 	if (watch_start(p, w, now))
 		return;
 	if (w->remote && w->state == W_READY && w->rtt_sent == 0 &&
-	    now >= w->rtt_next) {
+	    now >= w->rtt_next && (p->cfg.boxed || !w->running)) {
 		w->rtt_sent = now;
+		w->rtt_started = w->started;
 		w->rtt_next = now + POOL_RTT_EVERY;
 		amp_ask(w->conn, "ping", NULL, on_rtt_ping, w);
 	}
@@ -1020,7 +1029,6 @@ pool_greet(struct pool *p, struct worker *w, struct bufferevent *bev)
 	amp_conn_set_name(w->conn, w->sc->id);
 	w->state = W_STARTING;
 	w->last_heard = clock_mono();
-	w->rtt_sent = clock_mono();
 	amp_ask(w->conn, "hello", pool_hello_args(p, w), on_hello, NULL);
 	if (!w->remote)
 		pool_ask_loads(w);

@@ -467,9 +467,13 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
 	if (max > SCHED_MAX_BATCH)
 		max = SCHED_MAX_BATCH;
 	/* Nothing observed yet: one unknown test at a time, so that a first
-	 * guess cannot commit a worker to a pile of long tests. */
-	if (s->mean == 0 && q->nunknown > 0 && q->nunknown == q->n)
+	 * guess cannot commit a worker to a pile of long tests (a far one's
+	 * round trip would otherwise be filled with guesses). */
+	if (s->mean == 0 && q->nunknown > 0 && q->nunknown == q->n) {
+		if (w->flight.n > 0)
+			return 0;
 		max = 1;
+	}
 	while (n < max) {
 		u = s->cfg.each ? SCHED_NONE : sched_take_rerun(s, slot);
 		if (u == SCHED_NONE) {
@@ -561,9 +565,13 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 	if (sq_remove(s, &w->flight, u) == -1)
 		return SCHED_IGNORED;
 	slot_batch_count(w);
-	/* From the previous result (or the send to an idle worker) to this
-	 * one: the worker's whole cost of a test, overhead included. */
-	sched_observe(s, u, now - w->busy_from);
+	/* From the previous result (or the send to an idle worker, plus
+	 * the round trip) to this one: the worker's whole cost of a test,
+	 * overhead included. A result sooner than the round trip allows
+	 * says the round trip was overestimated, not that tests are free:
+	 * it teaches nothing. */
+	if (now >= w->busy_from)
+		sched_observe(s, u, now - w->busy_from);
 	w->busy_from = now;
 	if (w->running == u)
 		w->running = SCHED_NONE;

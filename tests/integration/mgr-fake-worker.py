@@ -338,6 +338,8 @@ def main():
             inbuf += data
             while len(inbuf) >= 4:
                 n = struct.unpack(">I", inbuf[:4])[0]
+                if n == 0 or n > (1 << 20):
+                    sys.exit(3)     # a broken frame: as the real one
                 if len(inbuf) < 4 + n:
                     break
                 box = json.loads(inbuf[4:4 + n])

@@ -626,6 +626,31 @@ START_TEST(test_rtt_keeps_far_workers_busy)
 }
 END_TEST
 
+/* A round trip measured too long (a busy daemon answering late) must not
+ * make the first tests look free and hand one worker everything. */
+START_TEST(test_rtt_overestimated)
+{
+	double dur[40];
+	struct sched_config c = cfg_load(3);
+	struct sim m;
+	uint32_t per[3] = { 0 }, u;
+	double span;
+	int i;
+
+	for (i = 0; i < 40; i++)
+		dur[i] = 0.1;
+	sim_init(&m, &c, 40, dur, NULL, NULL);
+	sched_set_rtt(m.s, 1, 0.3);
+	span = sim_run(&m);
+	sim_assert_once(&m);
+	for (u = 0; u < 40; u++)
+		per[m.by[u]]++;
+	ck_assert_msg(per[1] <= 16, "worker 1 ran %u of 40", per[1]);
+	ck_assert_msg(span < 1.4 * 1.25, "makespan %.3f s, ideal 1.4", span);
+	sim_free(&m);
+}
+END_TEST
+
 /* Workers die at random moments; every unit still ends exactly once. */
 START_TEST(test_random_deaths_keep_exactly_once)
 {
@@ -711,6 +736,7 @@ main(void)
 	tcase_add_test(tc, test_dist_each);
 	tcase_add_test(tc, test_dist_each_groups);
 	tcase_add_test(tc, test_rtt_keeps_far_workers_busy);
+	tcase_add_test(tc, test_rtt_overestimated);
 	tcase_add_test(tc, test_random_deaths_keep_exactly_once);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
