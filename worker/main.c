@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 
 enum mode { MODE_NONE, MODE_STDIO, MODE_LIST, MODE_RUN };
 
-enum { OPT_STDIO = 256, OPT_OUTPUT_CAP };
+enum { OPT_STDIO = 256, OPT_OUTPUT_CAP, OPT_CACHE_DIR, OPT_CACHE_SIZE };
 
 static const struct option longopts[] = {
 	{ "stdio", no_argument, NULL, OPT_STDIO },
@@ -26,6 +27,8 @@ static const struct option longopts[] = {
 	{ "no-fork", no_argument, NULL, 'n' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "output-cap", required_argument, NULL, OPT_OUTPUT_CAP },
+	{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+	{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -36,7 +39,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: distworker --stdio [-v]\n"
+	    "usage: distworker --stdio [-v] [--cache-dir DIR] [--cache-size BYTES]\n"
 	    "       distworker --list SUITE.so\n"
 	    "       distworker --run SUITE.so [ID | SUITE-NAME ...] [--no-fork]\n"
 	    "                  [--timeout SECONDS] [--output-cap BYTES]\n"
@@ -47,6 +50,9 @@ usage(FILE *f)
 	    "  -n, --no-fork     run tests in this process (for debuggers)\n"
 	    "  -t, --timeout S   seconds for tests that set none (default: none)\n"
 	    "      --output-cap B  bytes of output kept per test and stream\n"
+	    "      --cache-dir D   the blob cache of shipped files (default:\n"
+	    "                    $XDG_CACHE_HOME/distworker or ~/.cache/distworker)\n"
+	    "      --cache-size B  its limit, with K, M, G or T; 0 for none (default 1G)\n"
 	    "  -v, --verbose     say more on stderr\n"
 	    "  -h, --help        this text\n"
 	    "  -V, --version     the version\n"
@@ -79,6 +85,37 @@ parse_number(const char *s, double *out)
 	return errno == 0 && end != s && *end == '\0' && *out >= 0 ? 0 : -1;
 }
 
+/* "512", "100M", "2G": bytes. */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end != '\0' || (shift > 0 && v > (~0ull >> shift)))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* Where the blob cache is, and its limit: --stdio's. */
+struct cache_options {
+	const char	*dir;
+	uint64_t	 limit;
+	int		 set;
+};
+
 static int
 set_mode(enum mode *mode, enum mode want)
 {
@@ -92,7 +129,7 @@ set_mode(enum mode *mode, enum mode want)
  * status to exit with now (--help, --version, a usage error). */
 static int
 parse_options(int argc, char **argv, struct cli_options *opt,
-    enum mode *mode)
+    struct cache_options *cache, enum mode *mode)
 {
 	double num;
 	int ch;
@@ -125,6 +162,19 @@ parse_options(int argc, char **argv, struct cli_options *opt,
 				    RUNNER_OUTPUT_CAP_MAX, optarg);
 			opt->output_cap = (size_t)num;
 			break;
+		case OPT_CACHE_DIR:
+			if (optarg[0] == '\0')
+				return usage_error("--cache-dir wants a "
+				    "directory");
+			cache->dir = optarg;
+			cache->set = 1;
+			break;
+		case OPT_CACHE_SIZE:
+			if (parse_size(optarg, &cache->limit) == -1)
+				return usage_error("--cache-size wants bytes "
+				    "(with K, M, G or T), not '%s'", optarg);
+			cache->set = 1;
+			break;
 		case 'v':
 			opt->verbose = 1;
 			log_set_level(LOG_LVL_DEBUG);
@@ -147,26 +197,43 @@ parse_options(int argc, char **argv, struct cli_options *opt,
 	return -1;
 }
 
+static int
+stdio_main(const struct cache_options *cache, int argc)
+{
+	char buf[PATH_MAX];
+	const char *dir = cache->dir;
+
+	if (argc > 0)
+		return usage_error("--stdio takes no arguments");
+	if (dir == NULL && shipping_cache_default(buf, sizeof buf) == 0)
+		dir = buf;
+	return session_stdio_main(dir, cache->limit);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct cli_options opt;
+	struct cache_options cache;
 	enum mode mode = MODE_NONE;
 	int rc;
 
 	log_init("distworker", LOG_LVL_WARN);
 	memset(&opt, 0, sizeof opt);
+	memset(&cache, 0, sizeof cache);
 	opt.boxed = 1;
 	opt.output_cap = RUNNER_OUTPUT_CAP_DEFAULT;
-	if ((rc = parse_options(argc, argv, &opt, &mode)) != -1)
+	cache.limit = BLOB_CACHE_DEFAULT;
+	if ((rc = parse_options(argc, argv, &opt, &cache, &mode)) != -1)
 		return rc;
 	argc -= optind;
 	argv += optind;
+	if (cache.set && mode != MODE_STDIO)
+		return usage_error("--cache-dir and --cache-size are options "
+		    "of --stdio");
 	switch (mode) {
 	case MODE_STDIO:
-		if (argc > 0)
-			return usage_error("--stdio takes no arguments");
-		return session_stdio_main();
+		return stdio_main(&cache, argc);
 	case MODE_LIST:
 	case MODE_RUN:
 		if (argc < 1)

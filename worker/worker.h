@@ -3,8 +3,9 @@
  * (suite.c), running one test boxed or in the worker itself (runner.c,
  * runner-boxed.c, runner-inproc.c, host.c, capture.c, lastword.c), the
  * worker's temporary directory and environment (env.c), the protocol
- * session behind --stdio (session.c, tells.c), the blob cache of shipped
- * files (blobcache.c) and the debugging command line (cli.c).
+ * session behind --stdio and behind each of a daemon's connections
+ * (session.c, tells.c), what managers ship (shipping.c, blobcache.c)
+ * and the debugging command line (cli.c).
  *
  * Everything else in the folder is static. Nothing here may let a test
  * take the worker down by anything but a crash in in-process mode.
@@ -291,6 +292,9 @@ void	lastword_disarm(void);
 int		 workdir_create(char *why, size_t whylen);
 const char	*workdir_path(void);
 void		 workdir_remove(void);
+/* Removes path and everything under it, whatever the permissions, never
+ * following a symbolic link. */
+void		 env_remove_tree(const char *path);
 /* Sets DISTMGR_WORKER, DISTMGR_WORKER_COUNT, DISTMGR_RUN_ID and TMPDIR
  * for the tests to come. */
 void		 env_set_worker(const char *worker_id, long long count,
@@ -301,11 +305,32 @@ void		 env_kill_adopted(void);
 /* Makes this process the reaper of its descendants' orphans. */
 void		 env_become_subreaper(void);
 
-/* ---- session.c: the protocol over --stdio ------------------------------ */
+/* ---- session.c: the protocol, over --stdio or a daemon's connection ---- */
 
-/* Serves the manager on fds 0 and 1 until it closes the connection or
- * says shutdown. Returns the exit status. */
-int	session_stdio_main(void);
+struct bufferevent;
+
+/* Where a session's manager is, and how it got there. */
+struct session_channel {
+	struct event_base	*base;		/* borrowed */
+	struct bufferevent	*in, *out;	/* taken; out may be in */
+	int			 in_fd, out_fd;	/* theirs, kept from tests */
+	int			 tls;		/* TLS authenticated the peer:
+						   trusted at once; nothing
+						   written behind the bev */
+	int			 daemon;	/* a daemon's session: SIGTERM
+						   drains; tests run in the
+						   session directory */
+	const char		*peer;		/* for logs; NULL: "manager" */
+	const char		*cache_dir;	/* NULL: no shared cache */
+	uint64_t		 cache_limit;	/* bytes; 0: none */
+};
+
+/* Serves the manager until it closes the connection, says shutdown, or
+ * stops answering the heartbeat; frames already in ch->in's input are
+ * read first. Returns the exit status. */
+int	session_serve(const struct session_channel *ch);
+/* --stdio: the same on fds 0 and 1. */
+int	session_stdio_main(const char *cache_dir, uint64_t cache_limit);
 
 /* ---- blobcache.c: the content-addressed cache of shipped files -------- */
 
@@ -345,6 +370,69 @@ uint64_t blobcache_evict(struct blobcache *);
 int	 blob_hex_ok(const char *hex);
 /* Is path a relative path without empty, "." or ".." components? */
 int	 ship_path_ok(const char *path, char *why, size_t whylen);
+
+/* ---- shipping.c: blobs, shipped files, the session directory ----------- */
+
+/* Errors, as distmgr-protocol(7) names them. */
+#define SHIP_E_NEED_BLOB	"NEED_BLOB"
+#define SHIP_E_BLOB_CORRUPT	"BLOB_CORRUPT"
+#define SHIP_E_BAD_PATH		"BAD_PATH"
+/* Files per ship ask (distmgr-protocol(7)). */
+#define SHIP_FILES_MAX		1000
+/* Blobs received at once. */
+#define SHIP_STREAMS_MAX	8
+
+struct shipping;
+struct ship_error {
+	const char	*code;		/* SHIP_E_* or AMP_E_* */
+	char		 text[600];	/* a sentence for humans */
+};
+
+/* The cache a worker uses unless told: $CACHE_DIRECTORY (systemd's),
+ * $XDG_CACHE_HOME/distworker, or ~/.cache/distworker. -1 if none. */
+int	 shipping_cache_default(char *buf, size_t len);
+/* Creates this process's private directory under $TMPDIR, with the
+ * session directory in it, and opens the blob cache at cache_dir (NULL:
+ * none; when it cannot be opened, a private store serves instead). NULL
+ * with a sentence in why. */
+struct shipping *shipping_new(const char *cache_dir, uint64_t limit,
+	    char *why, size_t whylen);
+/* Removes the private directory (only in the process that made it). */
+void	 shipping_free(struct shipping *);
+const char *shipping_session_dir(const struct shipping *);
+/* The private directory itself, removed with the worker. */
+const char *shipping_private_dir(const struct shipping *);
+/* Is the shared cache in use (hello's "cache")? */
+int	 shipping_has_cache(const struct shipping *);
+/* hello's chdir: an absolute directory, or one under the session
+ * directory, made if missing. -1 with err. */
+int	 shipping_chdir(struct shipping *, const char *dir,
+	    struct ship_error *err);
+/* Makes the session directory the current one. */
+int	 shipping_enter(struct shipping *);
+/* have: the hashes of blobs not in the cache (caller owns the array);
+ * NULL with err for a malformed entry. */
+json_t	*shipping_have(struct shipping *, json_t *blobs,
+	    struct ship_error *err);
+/* A blob chunk. Returns 1 when the blob's stream ended, well or not
+ * (its hash is then in ended), 0 else. Failures are kept, for the load
+ * or ship that wants the blob. */
+int	 shipping_blob(struct shipping *, json_t *chunk,
+	    char ended[SHA256_HEX_LEN + 1]);
+/* Is blob hex on its way (a stream begun, not ended)? */
+int	 shipping_receiving(struct shipping *, const char *hex);
+/* The first blob files names that is on its way, or NULL. */
+const char *shipping_ship_waits(struct shipping *, json_t *files);
+/* load by sha256: installs the blob in the session directory as name
+ * and gives its path (caller frees). -1 with err: NEED_BLOB,
+ * BLOB_CORRUPT, BAD_ARGUMENT, FAILED. */
+int	 shipping_install_suite(struct shipping *, const char *hex,
+	    const char *name, char **path, struct ship_error *err);
+/* ship: checks every entry, then that every blob is here, then installs
+ * them under root. -1 with err, and nothing installed unless the error
+ * came while installing. */
+int	 shipping_ship(struct shipping *, const char *root, json_t *files,
+	    size_t *nfiles, uint64_t *bytes, struct ship_error *err);
 
 /* ---- cli.c: the debugging command line --------------------------------- */
 
