@@ -4,8 +4,9 @@
  * runner-boxed.c, runner-inproc.c, host.c, capture.c, lastword.c), the
  * worker's temporary directory and environment (env.c), the protocol
  * session behind --stdio and behind each of a daemon's connections
- * (session.c, tells.c), what managers ship (shipping.c, blobcache.c)
- * and the debugging command line (cli.c).
+ * (session.c, tells.c), what managers ship (shipping.c, blobcache.c),
+ * the --listen daemon (daemon.c, daemon-net.c, daemon-slots.c) and the
+ * debugging command line (cli.c).
  *
  * Everything else in the folder is static. Nothing here may let a test
  * take the worker down by anything but a crash in in-process mode.
@@ -433,6 +434,85 @@ int	 shipping_install_suite(struct shipping *, const char *hex,
  * came while installing. */
 int	 shipping_ship(struct shipping *, const char *root, json_t *files,
 	    size_t *nfiles, uint64_t *bytes, struct ship_error *err);
+
+/* ---- daemon.c, daemon-net.c, daemon-slots.c: distworker --listen ------- */
+
+/* Defaults of the daemon's options (distworker(8)). */
+#define DAEMON_GRACE_DEFAULT		30.0	/* seconds */
+#define DAEMON_HANDSHAKE_DEFAULT	10.0	/* seconds */
+#define DAEMON_UNAUTH_DEFAULT		64	/* connections */
+/* Authenticated connections that may wait for a slot at once. */
+#define DAEMON_WAITING_MAX		1024
+
+struct daemon_options {
+	const char	*listen;	/* ADDR:PORT */
+	int		 jobs;		/* slots */
+	const char	*tls_cert, *tls_key, *tls_ca;	/* all or none */
+	const char	*cache_dir;	/* NULL: shipping_cache_default */
+	uint64_t	 cache_limit;	/* bytes; 0: none */
+	const char	*log;		/* a file, "syslog", or NULL */
+	const char	*pidfile;
+	const char	*user;
+	int		 foreground;
+	double		 grace;
+	double		 handshake_timeout;
+	int		 max_unauth;
+	int		 verbose;
+};
+
+/* Runs the daemon; returns the exit status (4 for a usage error such as
+ * a non-loopback address without TLS, 3 when it cannot start). */
+int	 daemon_main(const struct daemon_options *);
+
+/* Internal to the daemon's files. */
+struct addrinfo;
+struct ssl_ctx_st;
+struct dnet;
+struct dconn;
+struct dnet_config {
+	double	 handshake_timeout;
+	int	 max_unauth;
+	/* A connection's hello came: it wants a slot. */
+	void	(*ready)(void *ctx, struct dconn *, const char *run_id);
+	/* A connection waiting for a slot closed. */
+	void	(*gone)(void *ctx, struct dconn *);
+	void	*ctx;
+};
+/* ADDR:PORT, [ADDR]:PORT, or :PORT for every address; *loopback says
+ * whether every address found is a loopback one. */
+int	 dnet_resolve(const char *spec, struct addrinfo **res,
+	    int *loopback, char *why, size_t whylen);
+struct dnet *dnet_new(struct event_base *, struct ssl_ctx_st *tls,
+	    const struct dnet_config *);
+int	 dnet_listen(struct dnet *, const struct addrinfo *, char *why,
+	    size_t whylen);
+void	 dnet_stop_listening(struct dnet *);
+/* Closes every connection no session holds (those waiting: gone()). */
+void	 dnet_close_all(struct dnet *, const char *why);
+void	 dnet_free(struct dnet *);
+struct bufferevent *dnet_child_keep(struct dnet *, struct dconn *keep,
+	    int *fd);
+const char *dconn_peer(const struct dconn *);
+void	 dconn_close(struct dconn *, const char *why);
+void	 dconn_quiesce(struct dconn *);
+void	 dconn_handed_off(struct dconn *);
+
+/* The slots and the fair queue in front of them. */
+struct slots;
+struct slots *slots_new(int total);
+void	 slots_free(struct slots *);
+/* item waits for a slot, for the run run_id. */
+void	 slots_wait(struct slots *, const char *run_id, void *item);
+/* A waiting item that went away; -1 if it was not waiting. */
+int	 slots_forget(struct slots *, void *item);
+/* The item that gets a free slot now, counted as running for its run
+ * (*run_id, valid until the next call); NULL if none. */
+void	*slots_grant(struct slots *, const char **run_id);
+/* A session of run_id ended: its slot is free. */
+void	 slots_release(struct slots *, const char *run_id);
+int	 slots_busy(const struct slots *);
+size_t	 slots_waiting(const struct slots *);
+int	 slots_running(const struct slots *, const char *run_id);
 
 /* ---- cli.c: the debugging command line --------------------------------- */
 
