@@ -1,7 +1,7 @@
 /*
  * daemon.c - tests for driving distworker --listen: quick ones, slow
- * ones to stop a daemon in the middle of, and one that reads what a
- * manager shipped into the directory it runs in.
+ * ones to stop a daemon in the middle of, one that reads what a manager
+ * shipped into the directory it runs in, and one that crashes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,4 +70,11 @@ DM_TEST(daemon, reads_shipped)
 	fclose(f);
 	buf[n] = '\0';
 	DM_ASSERT_STR_EQ(buf, "shipped\n");
+}
+
+DM_TEST(daemon, crash)
+{
+	volatile int *nowhere = NULL;
+
+	*nowhere = 1;
 }

@@ -617,7 +617,8 @@ m_outcome(struct mgr *m, int handle, int test)
 }
 
 /* The indices in the daemon suite's list (by file order). */
-enum { T_PASS, T_SECOND, T_SLEEP1, T_SLEEP_LONG, T_READS_SHIPPED };
+enum { T_PASS, T_SECOND, T_SLEEP1, T_SLEEP_LONG, T_READS_SHIPPED, T_CRASH,
+	T_COUNT };
 
 /* ---- blobs -------------------------------------------------------------- */
 
@@ -681,7 +682,7 @@ START_TEST(test_plain_run)
 	    json_get_str(a, "session", ""), dp.dir);
 	json_decref(a);
 	h = m_load(m, "daemon");
-	ck_assert_int_eq(m->listed, 5);
+	ck_assert_int_eq(m->listed, T_COUNT);
 	m_run(m, h, tests);
 	ck_assert_str_eq(m_outcome(m, h, T_PASS), "pass");
 	ck_assert_str_eq(m_outcome(m, h, T_SECOND), "pass");
@@ -745,6 +746,41 @@ START_TEST(test_tls_run_shipped)
 	ck_assert(dp_log_has(&dp, "authenticated as 'cli'"));
 	free(so);
 	free(path);
+	dp_stop(&dp);
+}
+END_TEST
+
+/* In-process over TLS: results go out through the bufferevent alone;
+ * a test that crashes takes its session down without a stray byte on
+ * the stream, and the slot is free again. */
+START_TEST(test_tls_inproc)
+{
+	struct dproc dp;
+	struct mgr *m;
+	struct reply r;
+	int h, tests[] = { T_PASS, T_SECOND, -1 };
+
+	dp_start(&dp, DP_TLS, (const char *const[]){ "-j", "1", NULL });
+	m = m_connect(&dp, 1);
+	json_decref(m_hello(m, "inproc", "{\"boxed\": false}"));
+	h = m_load(m, "daemon");
+	m_run(m, h, tests);
+	ck_assert_str_eq(m_outcome(m, h, T_PASS), "pass");
+	ck_assert_str_eq(m_outcome(m, h, T_SECOND), "pass");
+	m_ask(m, &r, "run", json_pack("{s:i, s:[i]}", "suite", h, "tests",
+	    T_CRASH));
+	ck_assert_str_eq(r.code, "CONNECTION_LOST");
+	ck_assert_msg(strstr(m->reason, "broken frame") == NULL, "%s",
+	    m->reason);
+	/* Under AddressSanitizer the session reports the crash (into the
+	 * test's captured output) and exits 1. */
+	dp_wait_log(&dp, ") after ", 10);
+	ck_assert(dp_log_has(&dp, "ended (killed by signal 11)") ||
+	    dp_log_has(&dp, "ended (exit 1)"));
+	m_free(m);
+	m = m_connect(&dp, 1);
+	json_decref(m_hello(m, "after-crash", NULL));
+	m_free(m);
 	dp_stop(&dp);
 }
 END_TEST
@@ -1398,7 +1434,7 @@ START_TEST(test_load_waits_for_blob)
 	amp_tell(m->conn, "blob", last);
 	tu_loop_until(m->base, &r.done, 10);
 	ck_assert_msg(r.answer != NULL, "load: %s %s", r.code, r.text);
-	ck_assert_int_eq(json_get_int(r.answer, "count", 0), 5);
+	ck_assert_int_eq(json_get_int(r.answer, "count", 0), T_COUNT);
 	json_decref(r.answer);
 	free(b64);
 	free(so);
@@ -1520,6 +1556,7 @@ main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_plain_run);
 	tcase_add_test(tc, test_tls_run_shipped);
+	tcase_add_test(tc, test_tls_inproc);
 	tcase_add_loop_test(tc, test_refused_before_auth, 0, A_COUNT);
 	tcase_add_test(tc, test_preauth_frame_limit);
 	tcase_add_loop_test(tc, test_slowloris, 0, 2);

@@ -349,7 +349,7 @@ START_TEST(test_cache_shared)
 		w_ask(w, &r, "load", json_pack("{s:s, s:s}", "sha256", hex,
 		    "name", "daemon.so"));
 		ck_assert_msg(r.answer != NULL, "load: %s %s", r.code, r.text);
-		ck_assert_int_eq(json_get_int(r.answer, "count", 0), 5);
+		ck_assert_int_eq(json_get_int(r.answer, "count", 0), 6);
 		reply_clear(&r);
 		/* Lists name the suite as the load did. */
 		ck_assert_str_eq(json_string_value(json_array_get(w->shown, 0)),
