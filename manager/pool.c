@@ -96,7 +96,7 @@ struct worker {
 	int			 nrtt;
 	unsigned		 started, rtt_started;	/* tests begun */
 	/* Loading. */
-	const char		*const *load_name;	/* per suite */
+	const char		*const *load_name;	/* per suite, popen */
 	int			*handle;	/* per suite */
 	char			**hash;
 	size_t			*count;
@@ -179,8 +179,8 @@ suite_of_name(const struct worker *w, const char *name)
 	size_t s;
 
 	for (s = 0; s < w->pool->cfg.nsuites; s++)
-		if (strcmp(w->load_name[s], name) == 0 ||
-		    strcmp(w->pool->cfg.suites[s], name) == 0)
+		if (w->remote ? strcmp(ship_suite_name(w->pool->cfg.ship, s),
+		    name) == 0 : strcmp(w->load_name[s], name) == 0)
 			return (int)s;
 	return -1;
 }
@@ -1109,7 +1109,7 @@ pool_start(struct pool *p, int slot, const int *list, char *why,
 	w->kind = w->sc->tx != NULL ? w->sc->tx->kind : TX_POPEN;
 	w->remote = w->kind != TX_POPEN;
 	w->proc.fd = w->proc.errfd = -1;
-	w->load_name = w->remote || p->cfg.load_paths == NULL ?
+	w->load_name = p->cfg.load_paths == NULL ?
 	    (const char *const *)p->cfg.suites : p->cfg.load_paths;
 	w->handle = xcalloc(n + 1, sizeof *w->handle);
 	w->hash = xcalloc(n + 1, sizeof *w->hash);

@@ -45,6 +45,12 @@ is "$(printf '%s\n' "$OUT" | grep -c "^\[w[01]\] $X -- linux x86_64")" 2 \
     "exec=: the node line shows the spec"
 like "$OUT" "[w0] shipped " "exec=: the suite is sent by content"
 
+# A shipped suite's lists name it as it was installed, by its file name,
+# not by the path given here.
+run 30 "$DM" --no-cache -v --tx "$X" "$T_TMP/basic"
+is "$(closing "$OUT")" "distmgr: 20 passed, 1 failed" \
+    "exec=: a suite given by its full path is matched by its name"
+
 # //id= names the workers, //env: reaches them through hello.
 FAKE_LOG=$T_TMP/log.txt run 30 "$DM" --no-cache -v \
     --tx "2*$X//id=far//env:FARM=1" basic
