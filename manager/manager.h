@@ -568,6 +568,9 @@ struct tp_tcp *tp_tcp_connect(struct event_base *, struct evdns_base *,
 /* Stops and frees it, at any stage; from inside cb too (that is how
  * the caller frees it once it has the result). */
 void	 tp_tcp_cancel(struct tp_tcp *);
+/* Whether a TCP connection was made (what failed, if it then failed,
+ * was TLS or the daemon, not the way to it). */
+int	 tp_tcp_reached(const struct tp_tcp *);
 
 /* ---- pool.c: the workers and the protocol with them ----------------- */
 
@@ -606,6 +609,8 @@ struct pool_loss {
 	int		 signal;	/* that killed it, 0 none */
 	int		 came_up;	/* its hello was answered */
 	int		 remote;	/* not a local popen worker */
+	int		 unreachable;	/* tcp=: no connection was made (the
+					   host is down, or not yet up) */
 	const char	*why;		/* a sentence: "host lost (...)" when
 					   a far worker's host went away */
 	const char	*err_tail;	/* the end of its stderr, "" none */

@@ -84,6 +84,7 @@ struct worker {
 	int			 timed_out;
 	int			 host_lost;	/* not our doing, not its test's */
 	int			 came_up;	/* hello was answered */
+	int			 unreachable;	/* tcp=: never connected */
 	double			 spawned, last_heard, kill_at, close_at;
 	int			 ping_out;
 	/* Shipping. */
@@ -552,6 +553,7 @@ pool_finish(struct worker *w)
 	loss.signal = w->host_lost ? 0 : sig;
 	loss.came_up = w->came_up;
 	loss.remote = w->remote;
+	loss.unreachable = w->unreachable;
 	loss.why = why;
 	loss.err_tail = tail;
 	if (w->gate) {
@@ -1040,8 +1042,10 @@ on_connected(void *arg, struct bufferevent *bev, const char *why)
 	struct worker *w = arg;
 
 	/* why lives in the connect: keep it before that is freed. */
-	if (bev == NULL)
+	if (bev == NULL) {
 		set_why(w, why);
+		w->unreachable = !tp_tcp_reached(w->connecting);
+	}
 	tp_tcp_cancel(w->connecting);
 	w->connecting = NULL;
 	if (bev == NULL) {

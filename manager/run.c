@@ -43,6 +43,8 @@
 #define RUN_NONE		UINT32_MAX
 #define RUN_JOIN_WAIT		3.0	/* seconds far workers get to be in
 					   at the start */
+#define RUN_REDIAL_EVERY	2	/* seconds between tries at a tcp=
+					   host that could not be reached */
 
 enum phase { PH_START, PH_RUN, PH_END };
 
@@ -58,6 +60,9 @@ struct slotinfo {
 	int		 up;		/* worker_up told */
 	int		 retired;	/* no more replacements */
 	int		 told;		/* its failure was told already */
+	int		 redial;	/* unreachable: tried again while
+					   tests remain (a host may join
+					   late, or come back) */
 };
 
 struct run {
@@ -98,7 +103,7 @@ struct run {
 	double			 start, start_wall;
 	long long		 seed;
 	struct event		*ev_int, *ev_term, *ev_chld, *ev_progress,
-				*ev_stop, *ev_join;
+				*ev_stop, *ev_join, *ev_redial;
 	const char		**running;	/* per slot, for progress */
 	const char		**wnames;
 };
@@ -575,24 +580,72 @@ run_group_check(struct run *r, int group)
 	    "and not replaced");
 }
 
+static void
+run_redial_arm(struct run *r)
+{
+	struct timeval tv = { RUN_REDIAL_EVERY, 0 };
+
+	if (!evtimer_pending(r->ev_redial, NULL))
+		evtimer_add(r->ev_redial, &tv);
+}
+
 /* A far worker that went before it was loaded: reported once, and its
- * slot given up (the run goes on with the others). */
+ * slot given up (the run goes on with the others). A tcp= host that
+ * could not be reached at all is tried again while tests remain: it may
+ * be booting, or its daemon restarting, and joins when it can. One that
+ * answered and failed (TLS, a refusal) would fail the same way again. */
 static void
 run_never_came(struct run *r, int slot, const struct pool_loss *loss)
 {
 	char name[128];
+	const char *again = "";
 
 	r->si[slot].retired = 1;
+	if (loss->unreachable && !loss->expected && !r->error &&
+	    r->phase != PH_END) {
+		r->si[slot].redial = 1;
+		run_redial_arm(r);
+		again = "; trying again while tests remain";
+	}
 	if (r->si[slot].told || loss->expected)
 		return;
 	r->si[slot].told = 1;
 	if (*loss->err_tail != '\0')
 		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s; its "
-		    "stderr ended: %s", slot_name(r, slot, name, sizeof name),
-		    loss->why, loss->err_tail);
+		    "stderr ended: %s%s", slot_name(r, slot, name,
+		    sizeof name), loss->why, loss->err_tail, again);
 	else
-		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s",
-		    slot_name(r, slot, name, sizeof name), loss->why);
+		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s%s",
+		    slot_name(r, slot, name, sizeof name), loss->why, again);
+}
+
+/* Another try at the unreachable hosts, once the run is under way and
+ * for as long as it has tests to give them. Never waited for: a run
+ * whose other workers are all gone ends as it would without them. */
+static void
+redial_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	char why[512];
+	int i;
+
+	(void)fd;
+	(void)what;
+	if (r->error || r->phase == PH_END)
+		return;
+	if (r->phase == PH_START) {
+		run_redial_arm(r);
+		return;
+	}
+	if (sched_stopping(r->sched) || sched_finished(r->sched))
+		return;
+	for (i = 0; i < r->nslots; i++) {
+		if (!r->si[i].redial || pool_alive(r->pool, i))
+			continue;
+		r->si[i].redial = 0;
+		if (pool_start(r->pool, i, NULL, why, sizeof why) == 0)
+			r->si[i].retired = 0;
+	}
 }
 
 /* The test a lost worker was running gets its result. */
@@ -1452,6 +1505,7 @@ run_signals(struct run *r)
 	r->ev_progress = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
 	r->ev_stop = evtimer_new(r->base, stop_timer_cb, r);
 	r->ev_join = evtimer_new(r->base, join_timer_cb, r);
+	r->ev_redial = evtimer_new(r->base, redial_timer_cb, r);
 	event_add(r->ev_join, &(struct timeval){ (time_t)RUN_JOIN_WAIT,
 	    (int)((RUN_JOIN_WAIT - (time_t)RUN_JOIN_WAIT) * 1e6) });
 	event_add(r->ev_int, NULL);
@@ -1508,6 +1562,7 @@ run_teardown(struct run *r)
 		event_free(r->ev_progress);
 		event_free(r->ev_stop);
 		event_free(r->ev_join);
+		event_free(r->ev_redial);
 	}
 	for (i = 0; r->si != NULL && i < r->nslots; i++) {
 		for (size_t s = 0; s < r->o->nsuites; s++)

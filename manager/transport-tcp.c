@@ -54,6 +54,7 @@ struct tp_tcp {
 	struct evutil_addrinfo	*ai, *cur;
 	int			 fd;
 	int			 cancelled;	/* free when the resolver is */
+	int			 reached;	/* a TCP connection was made */
 	struct event		*conn_ev;	/* the connect's completion */
 	struct event		*deadline;	/* for all of it */
 	struct event		*done_ev;	/* the result, from the loop */
@@ -162,6 +163,7 @@ tt_connected(struct tp_tcp *t)
 	int fd = t->fd;
 
 	t->fd = -1;
+	t->reached = 1;
 	tt_sockopts(fd, t->keepalive);
 	if (t->tls == NULL) {
 		if (!tt_is_loopback(t->cur->ai_addr)) {
@@ -341,6 +343,12 @@ tp_tcp_connect(struct event_base *base, struct evdns_base *dns,
 	 * inside this call; that only starts the connect. */
 	t->req = evdns_getaddrinfo(dns, host, port_s, &hints, tt_resolved, t);
 	return t;
+}
+
+int
+tp_tcp_reached(const struct tp_tcp *t)
+{
+	return t != NULL && t->reached;
 }
 
 void

@@ -4,7 +4,8 @@
 # loopback, TLS with both sides' certificates from contrib/make-certs.sh,
 # a daemon whose certificate the manager's CA did not sign, a daemon with
 # no free slot whose worker joins when one frees up, a daemon killed
-# mid-run, and a link that goes silent (bench_delay holding every byte).
+# mid-run, one that starts after the run did (tried again while tests
+# remain), and a link that goes silent (bench_delay holding every byte).
 # Under every fault: every test exactly one result, no hang.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-mgr.sh"
@@ -164,6 +165,23 @@ is "$RC" 0 "a daemon killed, --reruns 1: its tests are run again elsewhere"
 is "$(closing "$OUT" | sed 's/, [0-9]* flaky//')" "distmgr: $(vlines "$OUT" | grep -c PASS) passed" \
     "a daemon killed, --reruns 1: nothing crashed"
 each_once "$OUT" slow.ids "a daemon killed, --reruns 1: one result each"
+
+# ---- a daemon that starts after the run did ------------------------------------
+# Nobody listens at first: reported, tried again while tests remain,
+# and its workers join once it is up.
+P6=$(free_port)
+bg 60 "$DM" $W -v -j 1 --tx "2*tcp=127.0.0.1:$P6" slow
+wait_for "$T_TMP/bg.out" "[w0] PASS"
+daemon "$P6"
+bg_wait
+is "$(closing "$OUT")" "distmgr: 40 passed" "a late daemon: every test passes"
+each_once "$OUT" slow.ids "a late daemon: one result each"
+like "$OUT$ERR" "did not come up: cannot connect to 127.0.0.1:$P6" \
+    "a late daemon: not there at the start, and reported"
+like "$OUT$ERR" "; trying again while tests remain" \
+    "a late daemon: the manager says it will try again"
+like "$(vlines "$OUT" | grep -E '^\[w[12]\]')" "PASS" \
+    "a late daemon: its workers join and run tests"
 
 # ---- a link that goes silent -------------------------------------------------------
 P5=$(free_port)
