@@ -26,6 +26,10 @@ void	log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Send log lines to fd (default: 2). The caller keeps fd open. */
 void	log_set_fd(int fd);
+/* Send log lines to syslog(3), facility daemon, instead (or no longer). */
+void	log_set_syslog(int on);
+/* Start each line written to the fd with the local time (for a file). */
+void	log_set_timestamps(int on);
 const char *log_progname(void);
 void	log_error(const char *fmt, ...) DM_PRINTF(1, 2);
 void	log_warn(const char *fmt, ...) DM_PRINTF(1, 2);

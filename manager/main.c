@@ -15,13 +15,16 @@ main(int argc, char **argv)
 {
 	struct options o;
 	char why[512];
+	int rc;
 
 	log_init("distmgr", LOG_LVL_WARN);
 	switch (opt_parse(&o, argc, argv, stdout, why, sizeof why)) {
 	case OPT_EXIT:
+		opt_free(&o);
 		return EXIT_ALL_PASSED;
 	case OPT_BAD:
 		fprintf(stderr, "distmgr: %s\nTry 'distmgr --help'.\n", why);
+		opt_free(&o);
 		return EXIT_USAGE;
 	case OPT_RUN:
 		break;
@@ -30,7 +33,7 @@ main(int argc, char **argv)
 		log_set_level(LOG_LVL_INFO);
 	if (o.verbosity >= 3)
 		log_set_level(LOG_LVL_DEBUG);
-	if (o.looponfail)
-		return lf_main(&o, argv[0]);
-	return run_main(&o, argv[0]);
+	rc = o.looponfail ? lf_main(&o, argv[0]) : run_main(&o, argv[0]);
+	opt_free(&o);
+	return rc;
 }

@@ -83,7 +83,8 @@ struct worker_info {
 	int		 cpus;
 	long		 pid;
 	const char	*version;	/* the worker's */
-	const char	*tmpdir;	/* its TMPDIR (hello's answer), or NULL */
+	const char	*tmpdir;	/* what it leaves if killed: hello's
+					   root, else its TMPDIR; or NULL */
 };
 
 struct run_info {
@@ -293,6 +294,7 @@ enum dist_mode { DIST_LOAD, DIST_EACH, DIST_NO };
 #define OPT_WATCH_MAX		64	/* --watch DIR, at most */
 #define OPT_DEFAULT_TIMEOUT	300.0	/* seconds, for tests that set none */
 #define OPT_DEFAULT_HEARTBEAT	10.0	/* seconds of silence = hung */
+#define OPT_MAX_WORKERS		4096	/* slots in one run */
 
 struct options {
 	int		 jobs;		/* -j; OPT_JOBS_AUTO, 0 (one, no dist) */
@@ -328,18 +330,52 @@ struct options {
 	char *const	*argv;		/* the whole command line, for --json */
 	char *const	*suites;	/* borrowed from argv, [nsuites] */
 	size_t		 nsuites;
+	/* The farm (issue 5). Strings are borrowed from argv or from conf;
+	 * the arrays and specs are the options' own (opt_free). */
+	int		 jobs_set;	/* -j given (else only without --tx) */
+	struct txspec	**tx;		/* --tx, the config's first */
+	size_t		 ntx;
+	const char	**ship;		/* --ship DIR */
+	size_t		 nship;
+	const char	**ship_ignore;	/* --ship-ignore GLOB */
+	size_t		 nship_ignore;
+	const char	*tls_cert, *tls_key, *tls_ca;
+	const char	*ssh_command;	/* --ssh-command, DISTMGR_SSH_COMMAND */
+	const char	*config;	/* --config FILE */
+	int		 no_config;
+	struct conf	*conf;		/* the file read, or NULL */
 };
 
 enum opt_result { OPT_RUN = 0, OPT_EXIT = 1, OPT_BAD = -1 };
 
-/* Parses argv into o. OPT_RUN: go on; OPT_EXIT: --help or --version
- * was printed to out, exit 0; OPT_BAD: why holds the sentence to print
- * before "try --help", exit EXIT_USAGE. */
+/* Parses argv into o, after the config file: ./distmgr.conf when it
+ * exists, --config FILE, none with --no-config (see distmgr.conf(5)).
+ * OPT_RUN: go on; OPT_EXIT: --help or --version was printed to out,
+ * exit 0; OPT_BAD: why holds the sentence to print before "try --help"
+ * (a config file's mistakes name FILE:LINE), exit EXIT_USAGE. Whatever
+ * the result, opt_free() frees what o holds. */
 enum opt_result opt_parse(struct options *o, int argc, char **argv,
 	    FILE *out, char *why, size_t whylen);
+void	 opt_free(struct options *o);
 void	 opt_usage(FILE *);
-/* The workers to start: -j resolved against the CPUs and --dist. */
+/* The workers to start: -j resolved against the CPUs, every --tx, and
+ * --dist no (one). */
 int	 opt_nworkers(const struct options *);
+
+/* One worker slot as the options describe it. */
+struct opt_slot {
+	char			 id[32];	/* "w3", or from //id=NAME */
+	const struct txspec	*tx;		/* NULL: a -j local worker */
+	const char		*spec;		/* "popen", "ssh=farm2", as
+						   the node line shows it */
+	int			 group;		/* --dist each's host group */
+};
+/* The slots in order: -j's local workers first, then each --tx's. A
+ * group is one --tx (with -j alone, as before, each local worker is a
+ * group of its own). NULL with why when two workers would have one id.
+ * *ngroups may be NULL. The array is the caller's to free. */
+struct opt_slot *opt_slots(const struct options *, int *nslots,
+	    int *ngroups, char *why, size_t whylen);
 
 /* ---- catalog.c: every test of every suite --------------------------- */
 
@@ -404,7 +440,8 @@ size_t	 cat_memory(const struct catalog *);
 
 /*
  * Works on units 0..n-1: in --dist load a unit is a selected test; in
- * --dist each unit u is test u % ntests pinned to slot u / ntests.
+ * --dist each unit u is test u % ntests pinned to host group u / ntests,
+ * run by any slot of that group.
  * Times are the caller's monotonic seconds. The caller tells what
  * happened (a worker came, a test started or ended, a batch was
  * answered, a worker was lost) and asks what to send.
@@ -416,9 +453,14 @@ struct sched_config {
 	int		 reruns;
 	size_t		 maxfail;	/* 0: no limit */
 	int		(*is_failure)(enum outcome);
+	/* --dist each: group[slot] in 0..ngroups-1 (borrowed; copied).
+	 * NULL: every slot is a group of its own. */
+	int		 ngroups;
+	const int	*group;
 };
 
 #define SCHED_MAX_BATCH	1000	/* tests in one run ask */
+#define SCHED_RTT_MAX	1.0	/* seconds: a round trip counts this at most */
 #define SCHED_EST_NONE	(-1.0f)
 
 /* ntests selected tests; order[ntests] their run order (NULL: 0..n-1);
@@ -428,12 +470,17 @@ struct sched *sched_new(const struct sched_config *, uint32_t ntests,
 	    const uint32_t *order, const float *est);
 void	 sched_free(struct sched *);
 uint32_t sched_nunits(const struct sched *);
-/* The test a unit runs, and the slot it is pinned to (-1 unless each). */
+/* The test a unit runs, and the group it is pinned to (-1 unless each).
+ * sched_unit_of: the unit of test that slot runs (its group's). */
 uint32_t sched_unit_test(const struct sched *, uint32_t unit);
-int	 sched_unit_slot(const struct sched *, uint32_t unit);
+int	 sched_unit_group(const struct sched *, uint32_t unit);
 uint32_t sched_unit_of(const struct sched *, int slot, uint32_t test);
+int	 sched_ngroups(const struct sched *);
 
 void	 sched_worker_up(struct sched *, int slot, double now);
+/* The round trip to slot's worker, in seconds (the pool measures it):
+ * that much more work is kept in flight there. */
+void	 sched_set_rtt(struct sched *, int slot, double rtt);
 /* What slot should be sent now: fills units (room for max) and returns
  * how many; 0 when it has enough in flight, or nothing is left. */
 size_t	 sched_next_batch(struct sched *, int slot, double now,
@@ -468,10 +515,10 @@ void	 sched_stop(struct sched *);
 int	 sched_stopping(const struct sched *);
 /* Has --maxfail been reached? */
 int	 sched_maxfail_hit(const struct sched *);
-/* Takes every unit not started and not in flight (for slot >= 0 in
- * each: that slot's); each becomes final as not run. Returns how many
- * were written to units (room for max); call until 0. */
-size_t	 sched_drain(struct sched *, int slot, uint32_t *units, size_t max);
+/* Takes every unit not started and not in flight (in each: group's);
+ * each becomes final as not run. Returns how many were written to units
+ * (room for max); call until 0. */
+size_t	 sched_drain(struct sched *, int group, uint32_t *units, size_t max);
 /* Units with a final result, and in all. */
 uint32_t sched_nfinal(const struct sched *);
 int	 sched_finished(const struct sched *);
@@ -509,6 +556,50 @@ int	 tp_popen_start(const char *path, struct tp_proc *p, char *why,
 	    size_t whylen);
 /* Signals the worker's process group. */
 void	 tp_kill(const struct tp_proc *p, int sig);
+/* The child-process transport under popen, ssh and exec: argv[0] (a
+ * path, not searched) with our socket as stdin and stdout, a pipe as
+ * stderr, in its own process group. 0, or -1 with why. */
+int	 tp_spawn(const char *const *argv, struct tp_proc *p, char *why,
+	    size_t whylen);
+
+/* ---- transport-ssh.c, transport-exec.c: workers through a command --- */
+
+/* The argv of an ssh= worker: /bin/sh -c 'ssh "$@"' ssh -o BatchMode=yes
+ * ... HOST 'WORKER' --stdio, or ssh_command (--ssh-command) in place of
+ * ssh. tp_argv_free frees it. */
+char	**tp_ssh_argv(const struct txspec *tx, const char *ssh_command);
+void	 tp_argv_free(char **argv);
+int	 tp_ssh_start(const struct txspec *tx, const char *ssh_command,
+	    struct tp_proc *p, char *why, size_t whylen);
+/* exec=COMMAND: /bin/sh -c COMMAND. */
+int	 tp_exec_start(const char *command, struct tp_proc *p, char *why,
+	    size_t whylen);
+
+/* ---- transport-tcp.c: a distworker --listen daemon ------------------ */
+
+#define TP_TCP_CONNECT_TIMEOUT	10	/* seconds to resolve, connect and
+					   complete the TLS handshake */
+struct tp_tcp;
+struct evdns_base;
+struct ssl_ctx_st;
+struct bufferevent;
+/* bev: the connection, ready (the caller's); or NULL and why. */
+typedef void (*tp_tcp_fn)(void *arg, struct bufferevent *bev,
+	    const char *why);
+/* Connects to host:port: over TLS with tls (both sides authenticated;
+ * the daemon's certificate must name host), or without (tls NULL) only
+ * to a loopback address. keepalive: seconds of silence after which the
+ * kernel gives up on the peer (0: its defaults). cb runs once, from the
+ * loop, unless the connect is cancelled first. */
+struct tp_tcp *tp_tcp_connect(struct event_base *, struct evdns_base *,
+	    const char *host, int port, struct ssl_ctx_st *tls,
+	    double keepalive, tp_tcp_fn cb, void *arg);
+/* Stops and frees it, at any stage; from inside cb too (that is how
+ * the caller frees it once it has the result). */
+void	 tp_tcp_cancel(struct tp_tcp *);
+/* Whether a TCP connection was made (what failed, if it then failed,
+ * was TLS or the daemon, not the way to it). */
+int	 tp_tcp_reached(const struct tp_tcp *);
 
 /* ---- pool.c: the workers and the protocol with them ----------------- */
 
@@ -522,9 +613,12 @@ void	 tp_kill(const struct tp_proc *p, int sig);
 struct pool;
 
 struct pool_config {
-	const char	*worker;	/* path of distworker */
+	const char	*worker;	/* path of distworker, for popen */
 	int		 nslots;
+	const struct opt_slot *slots;	/* [nslots]: id, spec, group */
 	char *const	*suites;	/* paths, [nsuites] */
+	const char *const *load_paths;	/* what a local worker loads (absolute
+					   paths); NULL: suites */
 	size_t		 nsuites;
 	const char	*run_id;
 	int		 worker_count;	/* DISTMGR_WORKER_COUNT */
@@ -532,6 +626,23 @@ struct pool_config {
 	double		 timeout;	/* hello's default timeout */
 	double		 timeout_multiplier;
 	double		 heartbeat;	/* seconds; 0 off */
+	const struct ship *ship;	/* for workers not popen (NULL: none) */
+	struct ssl_ctx_st *tls;		/* tcp=: NULL for plain loopback */
+	const char	*ssh_command;	/* NULL: ssh */
+};
+
+/* How a worker ended. */
+struct pool_loss {
+	int		 expected;	/* we shut it down */
+	int		 timed_out;	/* we killed it for its test's time */
+	int		 signal;	/* that killed it, 0 none */
+	int		 came_up;	/* its hello was answered */
+	int		 remote;	/* not a local popen worker */
+	int		 unreachable;	/* tcp=: no connection was made (the
+					   host is down, or not yet up) */
+	const char	*why;		/* a sentence: "host lost (...)" when
+					   a far worker's host went away */
+	const char	*err_tail;	/* the end of its stderr, "" none */
 };
 
 struct pool_cbs {
@@ -552,22 +663,25 @@ struct pool_cbs {
 		    json_t *box);
 	/* A run ask was answered (or failed: cancelled is then 1). */
 	void	(*batch_done)(void *ctx, int slot, void *batch, int cancelled);
-	/* The worker of slot is gone and reaped. expected: we shut it
-	 * down. timed_out: we killed it for its running test's time. why
-	 * and err_tail (the end of its stderr) are for messages. */
-	void	(*lost)(void *ctx, int slot, int expected, int timed_out,
-		    int signal, const char *why, const char *err_tail);
+	/* The worker of slot is gone (and reaped, if it was a child). */
+	void	(*lost)(void *ctx, int slot, const struct pool_loss *);
 	void	(*up)(void *ctx, int slot, const struct worker_info *);
 	/* A list asked for with pool_fetch_list has come (its pieces went
 	 * to piece); why is NULL, or the worker's error. */
 	void	(*listed)(void *ctx, int slot, size_t suite, const char *why);
+	/* A far worker is loaded: what it was sent (bytes and blobs) and
+	 * how many blobs it had already. */
+	void	(*shipped)(void *ctx, int slot, uint64_t bytes, size_t sent,
+		    size_t cached);
 };
 
 struct pool *pool_new(struct event_base *, const struct pool_config *,
 	    const struct pool_cbs *, void *ctx);
 void	 pool_free(struct pool *);
-/* Starts a worker in slot; list says which suites' lists it sends
- * (NULL: none). 0, or -1 with why (it could not be started). */
+/* Starts a worker in slot, through the slot's spec; list says which
+ * suites' lists it sends (NULL: none; copied). 0, or -1 with why (it
+ * could not be started). A tcp= worker is connected in the background:
+ * one that cannot be reached ends as lost, not came_up. */
 int	 pool_start(struct pool *, int slot, const int *list, char *why,
 	    size_t whylen);
 /* Asks slot to run tests (indices into suite's list) as one batch;
@@ -584,6 +698,9 @@ void	 pool_kill_all(struct pool *);
 int	 pool_alive(const struct pool *, int slot);
 int	 pool_nalive(const struct pool *);
 const struct worker_info *pool_info(const struct pool *, int slot);
+/* Seconds, the round trip to slot's worker as measured (0: local, or
+ * not yet known). */
+double	 pool_rtt(const struct pool *, int slot);
 /* The loop calls this on SIGCHLD. */
 void	 pool_reap(struct pool *);
 
@@ -714,6 +831,49 @@ struct conf	*conf_load(const char *path, char *why, size_t whylen);
 void		 conf_free(struct conf *);
 /* "yes/no/true/false/on/off/1/0" into 1/0; -1 when it is none. */
 int		 conf_bool(const char *value);
+
+/* ---- ship.c: suites and --ship trees, sent by content --------------- */
+
+/*
+ * The manifest: every suite and every file of every --ship tree hashed
+ * once per run, equal contents one blob. Suites are installed on a
+ * worker under their file name (a number first when two share one);
+ * a tree under its directory's last component.
+ */
+struct ship;
+/* warn (may be NULL) hears each file skipped (a symbolic link out of
+ * the tree, a special file). NULL with why when a file cannot be read
+ * or the trees do not fit (two called alike, too many files). */
+struct ship	*ship_new(char *const *suites, size_t nsuites,
+		    const char *const *dirs, size_t ndirs,
+		    const char *const *ignore, size_t nignore,
+		    void (*warn)(void *arg, const char *text), void *arg,
+		    char *why, size_t whylen);
+void		 ship_free(struct ship *);
+const char	*ship_suite_name(const struct ship *, size_t suite);
+const char	*ship_suite_sha256(const struct ship *, size_t suite);
+size_t		 ship_nblobs(const struct ship *);
+size_t		 ship_ntree_files(const struct ship *);
+
+/* One worker brought up to date: have, the missing blobs paced by the
+ * connection's drain (call shipper_drain from on_drain), ship asks.
+ * cb hears SHIP_QUEUED once all is sent (the loads may follow at once),
+ * or SHIP_FAILED with a sentence (then nothing more); it may run inside
+ * shipper_start. The shipper must outlive the connection's asks: free
+ * it only once the connection has closed, or after SHIP_QUEUED and
+ * shipper_done(). */
+enum { SHIP_QUEUED, SHIP_FAILED };
+typedef void (*shipper_fn)(void *arg, int event, const char *why);
+struct shipper;
+struct amp_conn;
+struct shipper	*shipper_start(const struct ship *, struct amp_conn *,
+		    int cache, shipper_fn cb, void *arg);
+void		 shipper_drain(struct shipper *);
+/* Bytes of blobs sent, blobs sent, blobs the worker had. */
+void		 shipper_stats(const struct shipper *, uint64_t *bytes,
+		    size_t *sent, size_t *cached);
+int		 shipper_done(const struct shipper *);
+void		 shipper_free(struct shipper *);
 
 /* ---- sync.c: locks, board and trails shared by the run's tests ----- */
 

@@ -1,8 +1,13 @@
 /*
  * run.c - one run, from the options to the exit code.
  *
- * Start every worker at once; the first sends the test lists, the others
- * only their hashes, and no test runs until every hash matches. Then
+ * Start every worker at once, through its --tx spec; one (a local one if
+ * there is any) sends the test lists, the others only their hashes, and
+ * no test runs until every hash matches. Workers far away may take their
+ * time: the run starts once the local ones are loaded and the far ones
+ * have had RUN_JOIN_WAIT seconds, and one that comes later joins the run
+ * (its hash checked first); one that never comes is reported and the
+ * run goes on with the others. Then
  * select (-k, --tags, --shard, --lf), order (history, --ff, random) and
  * hand the scheduler's batches to the pool; turn what comes back into
  * one final result per test for the distreporter; replace lost workers;
@@ -14,6 +19,7 @@
  * worker death or a timer that ends it.
  */
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +42,10 @@
 #define RUN_PROGRESS_EVERY	0.2
 #define RUN_DIFF_LINES		20
 #define RUN_NONE		UINT32_MAX
+#define RUN_JOIN_WAIT		3.0	/* seconds far workers get to be in
+					   at the start */
+#define RUN_REDIAL_EVERY	2	/* seconds between tries at a tcp=
+					   host that could not be reached */
 
 enum phase { PH_START, PH_RUN, PH_END };
 
@@ -44,11 +54,17 @@ struct slotinfo {
 	char		**hash;		/* per suite */
 	size_t		*count;
 	struct worker_info info;
-	char		*spec, *id, *hostname, *os, *arch, *version;
-	char		*tmpdir;
+	char		*hostname, *os, *arch, *version, *tmpdir;
+	const char	*spec, *id;	/* the options' */
+	int		 remote;	/* not popen: suites by content */
+	int		 group;
 	int		 up;		/* up, with its info in info */
-	int		 told;		/* the reporters have heard worker_up */
+	int		 up_told;	/* the reporters have heard worker_up */
 	int		 retired;	/* no more replacements */
+	int		 told;		/* its failure was told already */
+	int		 redial;	/* unreachable: tried again while
+					   tests remain (a host may join
+					   late, or come back) */
 };
 
 struct run {
@@ -62,9 +78,19 @@ struct run {
 	struct sched		*sched;
 	char			 worker[PATH_MAX];
 	char			 run_id[40];
-	int			 nslots;
+	int			 nslots, ngroups;
+	struct opt_slot		*slots;
 	struct slotinfo		*si;
+	int			*group_of;	/* per slot, for the scheduler */
+	struct ship		*ship;
+	struct ssl_ctx_st	*tls;
+	char			**load_paths;
+	uint64_t		 shipped_bytes;
 	enum phase		 phase;
+	int			 lister;	/* the slot whose lists count,
+						   -1: none yet */
+	int			 listing;	/* lists asked again, unanswered */
+	int			 join_waited;	/* RUN_JOIN_WAIT is over */
 	int			 catalog_done;
 	int			 run_started;	/* run_start was told */
 	struct catalog		*diffcat;	/* a disagreeing worker's list */
@@ -81,7 +107,7 @@ struct run {
 	double			 start, start_wall;
 	long long		 seed;
 	struct event		*ev_int, *ev_term, *ev_chld, *ev_progress,
-				*ev_stop;
+				*ev_stop, *ev_join, *ev_redial;
 	const char		**running;	/* per slot, for progress */
 	const char		**wnames;
 };
@@ -180,12 +206,12 @@ run_report(struct run *r, int slot, uint32_t unit, enum outcome oc,
 }
 
 static void
-run_drain(struct run *r, int slot, const char *why)
+run_drain(struct run *r, int group, const char *why)
 {
 	uint32_t units[256];
 	size_t n, i;
 
-	while ((n = sched_drain(r->sched, slot, units, DM_NELEM(units))) > 0)
+	while ((n = sched_drain(r->sched, group, units, DM_NELEM(units))) > 0)
 		for (i = 0; i < n; i++)
 			run_report(r, -1, units[i], OUT_NOT_RUN, NULL, why);
 }
@@ -251,9 +277,9 @@ run_tell_up(struct run *r, int slot)
 {
 	struct slotinfo *s = &r->si[slot];
 
-	if (!r->run_started || !s->up || s->told)
+	if (!r->run_started || !s->up || s->up_told)
 		return;
-	s->told = 1;
+	s->up_told = 1;
 	dr_worker_up(r->dr, &s->info);
 }
 
@@ -301,23 +327,45 @@ cb_piece(void *ctx, int slot, size_t suite, json_t *box)
 			log_warn("%s: %s", r->si[slot].id, why);
 		return;
 	}
-	if (slot != 0 || r->catalog_done || r->error)
+	if (slot != r->lister || r->catalog_done || r->error)
 		return;
 	if (cat_add_piece(r->cat, (uint16_t)suite, box, why, sizeof why) == -1)
-		run_fail(r, "%s: a bad test list from w0: %s",
-		    r->o->suites[suite], why);
+		run_fail(r, "%s: a bad test list from %s: %s",
+		    r->o->suites[suite], r->si[slot].id, why);
+}
+
+/* "w3 (ssh=farm2)": a far worker is known by its spec too. */
+static const char *
+slot_name(const struct run *r, int slot, char *buf, size_t len)
+{
+	if (r->si[slot].remote)
+		snprintf(buf, len, "%s (%s)", r->si[slot].id,
+		    r->si[slot].spec);
+	else
+		snprintf(buf, len, "%s", r->si[slot].id);
+	return buf;
 }
 
 static void
 cb_load_failed(void *ctx, int slot, const char *code, const char *why)
 {
 	struct run *r = ctx;
+	char name[128];
 
 	if (r->phase == PH_END)
 		return;
-	if (r->phase == PH_START) {
+	/* A local worker that cannot load the suite means the suite is
+	 * broken: the run cannot go on. A far one may lack what the suite
+	 * needs, or have received it damaged: the others go on. */
+	if (r->phase == PH_START && !r->si[slot].remote) {
 		run_fail(r, "cannot load the suite: %s (%s)", why, code);
 		return;
+	}
+	if (r->si[slot].remote && !r->si[slot].told) {
+		dr_notice(r->dr, LOG_LVL_ERROR, "%s cannot load the suite: "
+		    "%s (%s); going on without it", slot_name(r, slot, name,
+		    sizeof name), why, code);
+		r->si[slot].told = 1;
 	}
 	r->si[slot].retired = 1;
 	pool_kill(r->pool, slot, "its suite would not load");
@@ -326,6 +374,55 @@ cb_load_failed(void *ctx, int slot, const char *code, const char *why)
 static void	run_startup_check(struct run *);
 static void	run_replacement_check(struct run *, int slot);
 
+/* The lister's lists are all in: the catalog is complete. */
+static void
+run_catalog_end(struct run *r, int slot, const char *const *hashes,
+    const size_t *counts)
+{
+	size_t i, n = r->o->nsuites;
+	char why[256];
+
+	for (i = 0; i < n; i++)
+		if (cat_suite_end(r->cat, (uint16_t)i, counts[i], hashes[i],
+		    why, sizeof why) == -1) {
+			run_fail(r, "%s: the test list from %s is broken: %s",
+			    r->o->suites[i], r->si[slot].id, why);
+			return;
+		}
+	r->catalog_done = 1;
+}
+
+/* The lister went away before its lists were complete: start the
+ * catalog again from a worker that is loaded (now, or when one is). */
+static void
+run_relist(struct run *r)
+{
+	size_t s;
+	int i;
+
+	if (r->catalog_done || r->listing > 0 || r->error)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (r->si[i].loaded && pool_alive(r->pool, i))
+			break;
+	if (i == r->nslots) {
+		r->lister = -1;
+		return;
+	}
+	cat_free(r->cat);
+	r->cat = cat_new();
+	for (s = 0; s < r->o->nsuites; s++)
+		cat_suite_add(r->cat, r->o->suites[s]);
+	r->lister = i;
+	r->listing = (int)r->o->nsuites;
+	for (s = 0; s < r->o->nsuites; s++)
+		pool_fetch_list(r->pool, i, s);
+	if (r->o->nsuites == 0) {
+		r->listing = 0;
+		r->catalog_done = 1;
+	}
+}
+
 static void
 cb_loaded(void *ctx, int slot, const char *const *hashes,
     const size_t *counts)
@@ -333,7 +430,6 @@ cb_loaded(void *ctx, int slot, const char *const *hashes,
 	struct run *r = ctx;
 	struct slotinfo *s = &r->si[slot];
 	size_t i, n = r->o->nsuites;
-	char why[256];
 
 	for (i = 0; i < n; i++) {
 		free(s->hash[i]);
@@ -347,16 +443,11 @@ cb_loaded(void *ctx, int slot, const char *const *hashes,
 		run_replacement_check(r, slot);
 		return;
 	}
-	if (slot == 0 && !r->catalog_done && !r->error) {
-		for (i = 0; i < n; i++)
-			if (cat_suite_end(r->cat, (uint16_t)i, counts[i],
-			    hashes[i], why, sizeof why) == -1) {
-				run_fail(r, "%s: the test list from w0 is "
-				    "broken: %s", r->o->suites[i], why);
-				return;
-			}
-		r->catalog_done = 1;
-	}
+	if (slot == r->lister && r->listing == 0 && !r->catalog_done &&
+	    !r->error)
+		run_catalog_end(r, slot, hashes, counts);
+	else if (r->lister == -1)
+		run_relist(r);
 	run_startup_check(r);
 }
 
@@ -512,7 +603,7 @@ run_remove_tmpdir(struct run *r, int slot)
 	struct slotinfo *s = &r->si[slot];
 	char why[512];
 
-	if (s->tmpdir != NULL && strcmp(s->spec, "popen") == 0 &&
+	if (s->tmpdir != NULL && !s->remote &&
 	    tmpdir_remove(s->tmpdir, why, sizeof why) == -1)
 		log_warn("%s: %s", s->id, why);
 	free(s->tmpdir);
@@ -520,61 +611,154 @@ run_remove_tmpdir(struct run *r, int slot)
 	s->info.tmpdir = NULL;
 }
 
+/* --dist each: a group with no worker left, nor one coming, leaves its
+ * own tests to nobody else. */
 static void
-cb_lost(void *ctx, int slot, int expected, int timed_out, int sig,
-    const char *why, const char *tail)
+run_group_check(struct run *r, int group)
 {
-	struct run *r = ctx;
+	int i;
+
+	if (r->o->dist != DIST_EACH || r->phase != PH_RUN)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (r->si[i].group == group && pool_alive(r->pool, i))
+			return;
+	run_drain(r, group, "not run: its host group's workers were lost "
+	    "and not replaced");
+}
+
+static void
+run_redial_arm(struct run *r)
+{
+	struct timeval tv = { RUN_REDIAL_EVERY, 0 };
+
+	if (!evtimer_pending(r->ev_redial, NULL))
+		evtimer_add(r->ev_redial, &tv);
+}
+
+/* A far worker that went before it was loaded: reported once, and its
+ * slot given up (the run goes on with the others). A tcp= host that
+ * could not be reached at all is tried again while tests remain: it may
+ * be booting, or its daemon restarting, and joins when it can. One that
+ * answered and failed (TLS, a refusal) would fail the same way again. */
+static void
+run_never_came(struct run *r, int slot, const struct pool_loss *loss)
+{
+	char name[128];
+	const char *again = "";
+
+	r->si[slot].retired = 1;
+	if (loss->unreachable && !loss->expected && !r->error &&
+	    r->phase != PH_END) {
+		r->si[slot].redial = 1;
+		run_redial_arm(r);
+		again = "; trying again while tests remain";
+	}
+	if (r->si[slot].told || loss->expected)
+		return;
+	r->si[slot].told = 1;
+	if (*loss->err_tail != '\0')
+		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s; its "
+		    "stderr ended: %s%s", slot_name(r, slot, name,
+		    sizeof name), loss->why, loss->err_tail, again);
+	else
+		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s%s",
+		    slot_name(r, slot, name, sizeof name), loss->why, again);
+}
+
+/* Another try at the unreachable hosts, once the run is under way and
+ * for as long as it has tests to give them. Never waited for: a run
+ * whose other workers are all gone ends as it would without them. */
+static void
+redial_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	char why[512];
+	int i;
+
+	(void)fd;
+	(void)what;
+	if (r->error || r->phase == PH_END)
+		return;
+	if (r->phase == PH_START) {
+		run_redial_arm(r);
+		return;
+	}
+	if (sched_stopping(r->sched) || sched_finished(r->sched))
+		return;
+	for (i = 0; i < r->nslots; i++) {
+		if (!r->si[i].redial || pool_alive(r->pool, i))
+			continue;
+		r->si[i].redial = 0;
+		if (pool_start(r->pool, i, NULL, why, sizeof why) == 0)
+			r->si[i].retired = 0;
+	}
+}
+
+/* The test a lost worker was running gets its result. */
+static void
+run_lost_test(struct run *r, int slot, const struct pool_loss *loss)
+{
 	uint32_t running;
 	double since;
 	json_t *box;
 	char msg[1024];
 
+	if (!sched_running(r->sched, slot, &running, &since))
+		since = clock_mono();
+	sched_worker_lost(r->sched, slot, &running);
+	if (running == SCHED_NONE)
+		return;
+	box = crash_box(clock_mono() - since, loss->signal);
+	if (loss->expected && sched_stopping(r->sched))
+		/* We killed it to stop: the test did nothing wrong. */
+		run_attempt(r, slot, running, OUT_NOT_RUN, box, "interrupted");
+	else {
+		crash_message(msg, sizeof msg, loss->why, loss->timed_out,
+		    run_limit(r, unit_cat(r, running)), loss->err_tail);
+		run_attempt(r, slot, running, lost_outcome(r, running,
+		    loss->timed_out), box, msg);
+	}
+	json_decref(box);
+}
+
+static void
+cb_lost(void *ctx, int slot, const struct pool_loss *loss)
+{
+	struct run *r = ctx;
+	int was_loaded = r->si[slot].loaded;
+
 	run_remove_tmpdir(r, slot);
 	r->running[slot] = NULL;
 	r->si[slot].loaded = 0;		/* a replacement loads anew */
 	r->si[slot].up = 0;
-	if (r->si[slot].told) {
-		r->si[slot].told = 0;
-		dr_worker_down(r->dr, &r->si[slot].info, expected ? NULL : why);
+	if (r->si[slot].up_told) {
+		r->si[slot].up_told = 0;
+		dr_worker_down(r->dr, &r->si[slot].info, loss->expected ?
+		    NULL : loss->why);
 	}
-	if (r->phase == PH_START && !expected) {
-		if (*tail != '\0')
+	if (r->si[slot].remote && (!was_loaded || r->phase == PH_START))
+		run_never_came(r, slot, loss);
+	else if (r->phase == PH_START && !loss->expected) {
+		if (*loss->err_tail != '\0')
 			run_fail(r, "worker %s failed to start: %s; its stderr "
-			    "ended: %s", r->si[slot].id, why, tail);
+			    "ended: %s", r->si[slot].id, loss->why,
+			    loss->err_tail);
 		else
 			run_fail(r, "worker %s failed to start: %s",
-			    r->si[slot].id, why);
+			    r->si[slot].id, loss->why);
 	}
+	if (r->phase == PH_START && slot == r->lister && !r->catalog_done)
+		run_relist(r);
 	if (r->sched != NULL) {
-		if (!sched_running(r->sched, slot, &running, &since))
-			since = clock_mono();
-		sched_worker_lost(r->sched, slot, &running);
-		if (running != SCHED_NONE) {
-			box = crash_box(clock_mono() - since, sig);
-			if (expected && sched_stopping(r->sched))
-				/* We killed it to stop: the test did nothing
-				 * wrong. */
-				run_attempt(r, slot, running, OUT_NOT_RUN, box,
-				    "interrupted");
-			else {
-				crash_message(msg, sizeof msg, why, timed_out,
-				    run_limit(r, unit_cat(r, running)), tail);
-				run_attempt(r, slot, running, lost_outcome(r,
-				    running, timed_out), box, msg);
-			}
-			json_decref(box);
-		}
-		if (!expected && run_may_restart(r, slot))
+		run_lost_test(r, slot, loss);
+		if (!loss->expected && run_may_restart(r, slot))
 			run_restart(r, slot);
-		/* --dist each: a slot that ends for good leaves its own tests
-		 * to nobody else. */
-		if (r->o->dist == DIST_EACH && !pool_alive(r->pool, slot) &&
-		    r->phase == PH_RUN)
-			run_drain(r, slot, "not run: its worker was lost and "
-			    "not replaced");
+		run_group_check(r, r->si[slot].group);
 		run_dispatch_all(r);
 	}
+	if (r->phase == PH_START)
+		run_startup_check(r);
 	run_check_done(r);
 }
 
@@ -592,10 +776,25 @@ cb_listed(void *ctx, int slot, size_t suite, const char *why)
 	struct run *r = ctx;
 	size_t n;
 
+	if (slot == r->lister && r->listing > 0) {
+		if (why != NULL) {
+			run_fail(r, "%s: cannot get the test list from %s: %s",
+			    r->o->suites[suite], r->si[slot].id, why);
+			return;
+		}
+		if (--r->listing == 0 && r->phase == PH_START) {
+			run_catalog_end(r, slot,
+			    (const char *const *)r->si[slot].hash,
+			    r->si[slot].count);
+			run_startup_check(r);
+		}
+		return;
+	}
 	if (r->diffcat == NULL || slot != r->diff_slot)
 		return;
 	if (why == NULL) {
-		n = cat_diff(r->cat, (uint16_t)suite, "w0", r->diffcat,
+		n = cat_diff(r->cat, (uint16_t)suite, r->si[r->lister].id,
+		    r->diffcat,
 		    (uint16_t)suite, r->si[slot].id, RUN_DIFF_LINES, emit_diff,
 		    r);
 		if (n > RUN_DIFF_LINES)
@@ -607,9 +806,30 @@ cb_listed(void *ctx, int slot, size_t suite, const char *why)
 	run_fail(r, "the workers disagree on the tests; nothing was run");
 }
 
+/* With -v, what a far worker was sent: the second run of an unchanged
+ * suite sends nothing. */
+static void
+cb_shipped(void *ctx, int slot, uint64_t bytes, size_t sent, size_t cached)
+{
+	struct run *r = ctx;
+
+	r->shipped_bytes += bytes;
+	if (r->o->verbosity < 1)
+		return;
+	if (sent == 0)
+		dr_notice(r->dr, LOG_LVL_INFO, "[%s] shipped 0 bytes (%zu "
+		    "file%s cached)", r->si[slot].id, cached,
+		    cached == 1 ? "" : "s");
+	else
+		dr_notice(r->dr, LOG_LVL_INFO, "[%s] shipped %llu bytes (%zu "
+		    "file%s sent, %zu cached)", r->si[slot].id,
+		    (unsigned long long)bytes, sent, sent == 1 ? "" : "s",
+		    cached);
+}
+
 static const struct pool_cbs run_pool_cbs = {
 	cb_loaded, cb_piece, cb_load_failed, cb_started, cb_output, cb_result,
-	cb_batch_done, cb_lost, cb_up, cb_listed,
+	cb_batch_done, cb_lost, cb_up, cb_listed, cb_shipped,
 };
 
 /* ---- handing out -------------------------------------------------------- */
@@ -626,6 +846,8 @@ run_dispatch(struct run *r, int slot)
 	if (r->phase != PH_RUN || !pool_alive(r->pool, slot) ||
 	    !r->si[slot].loaded)
 		return;
+	if (r->si[slot].remote)
+		sched_set_rtt(r->sched, slot, pool_rtt(r->pool, slot));
 	while ((n = sched_next_batch(r->sched, slot, clock_mono(), units,
 	    SCHED_MAX_BATCH)) > 0) {
 		b = xcalloc(1, sizeof *b);
@@ -673,8 +895,9 @@ run_hash_mismatch(struct run *r, int slot, size_t *which)
 		if (strcmp(s->hash[i], cat_suite_hash(r->cat, (uint16_t)i)) == 0)
 			continue;
 		dr_notice(r->dr, LOG_LVL_ERROR, "%s: worker %s has another test "
-		    "list than w0: %zu tests (hash %.12s), w0 has %zu (hash "
-		    "%.12s)", r->o->suites[i], s->id, s->count[i], s->hash[i],
+		    "list than %s: %zu tests (hash %.12s), %s has %zu (hash "
+		    "%.12s)", r->o->suites[i], s->id, r->si[r->lister].id,
+		    s->count[i], s->hash[i], r->si[r->lister].id,
 		    cat_suite_count(r->cat, (uint16_t)i),
 		    cat_suite_hash(r->cat, (uint16_t)i));
 		if (!bad)
@@ -701,22 +924,38 @@ run_replacement_check(struct run *r, int slot)
 static int	run_select(struct run *);
 static void	run_begin(struct run *);
 
+/* Can the run begin? The catalog is complete, every local worker is
+ * loaded, and every far one is loaded or has had RUN_JOIN_WAIT seconds
+ * (it joins later). When no worker came up at all, nothing can run. */
 static void
 run_startup_check(struct run *r)
 {
 	struct timeval tv = { (time_t)RUN_STOP_GRACE, 0 };
 	size_t which = 0, s;
-	int i, bad = 0;
+	int i, bad = -1, nloaded = 0, pending = 0, pending_local = 0;
 
-	if (r->error || !r->catalog_done)
+	if (r->error || r->phase != PH_START)
 		return;
-	for (i = 0; i < r->nslots; i++)
-		if (!r->si[i].loaded)
-			return;
-	for (i = 1; i < r->nslots && !bad; i++)
-		if (run_hash_mismatch(r, i, &which))
+	for (i = 0; i < r->nslots; i++) {
+		if (r->si[i].loaded)
+			nloaded++;
+		else if (!r->si[i].retired) {
+			pending++;
+			pending_local += !r->si[i].remote;
+		}
+	}
+	if (nloaded == 0 && pending == 0) {
+		run_fail(r, "no worker came up (%d tried)", r->nslots);
+		return;
+	}
+	if (!r->catalog_done || nloaded == 0 || pending_local > 0 ||
+	    (pending > 0 && !r->join_waited))
+		return;
+	for (i = 0; i < r->nslots && bad < 0; i++)
+		if (i != r->lister && r->si[i].loaded &&
+		    run_hash_mismatch(r, i, &which))
 			bad = i;
-	if (!bad) {
+	if (bad < 0) {
 		run_begin(r);
 		return;
 	}
@@ -730,6 +969,18 @@ run_startup_check(struct run *r)
 	    r->o->suites[which]);
 	pool_fetch_list(r->pool, bad, which);
 	event_add(r->ev_stop, &tv);
+}
+
+static void
+join_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+
+	(void)fd;
+	(void)what;
+	r->join_waited = 1;
+	run_startup_check(r);
+	run_check_done(r);
 }
 
 /* ---- selection and order ------------------------------------------------- */
@@ -964,6 +1215,8 @@ run_begin(struct run *r)
 	sc.reruns = r->o->reruns;
 	sc.maxfail = r->o->maxfail;
 	sc.is_failure = outcome_is_failure;
+	sc.ngroups = r->ngroups;
+	sc.group = r->group_of;
 	order = run_order(r, &est);
 	r->sched = sched_new(&sc, r->nsel, order, est);
 	free(order);
@@ -979,10 +1232,13 @@ run_begin(struct run *r)
 	for (i = 0; i < r->nslots; i++)
 		run_tell_up(r, i);
 	for (i = 0; i < r->nslots; i++)
-		if (pool_alive(r->pool, i))
+		if (pool_alive(r->pool, i) && r->si[i].loaded)
 			sched_worker_up(r->sched, i, clock_mono());
 	for (i = 0; i < r->nslots; i++)
 		run_dispatch(r, i);
+	/* --dist each: a group none of whose workers came up. */
+	for (i = 0; i < r->ngroups; i++)
+		run_group_check(r, i);
 	run_check_done(r);
 }
 
@@ -1005,8 +1261,8 @@ run_check_done(struct run *r)
 
 	if (r->phase == PH_RUN) {
 		if (sched_stopping(r->sched))
-			for (i = 0; i < (r->o->dist == DIST_EACH ? r->nslots :
-			    1); i++)
+			for (i = 0; i < (r->o->dist == DIST_EACH ?
+			    r->ngroups : 1); i++)
 				run_drain(r, r->o->dist == DIST_EACH ? i : -1,
 				    "not run: the run stopped first");
 		if (!sched_finished(r->sched) && !run_any_worker(r)) {
@@ -1017,8 +1273,8 @@ run_check_done(struct run *r)
 			    sched_nunits(r->sched) - sched_nfinal(r->sched),
 			    r->restarts, r->max_restarts);
 			sched_stop(r->sched);
-			for (i = 0; i < (r->o->dist == DIST_EACH ? r->nslots :
-			    1); i++)
+			for (i = 0; i < (r->o->dist == DIST_EACH ?
+			    r->ngroups : 1); i++)
 				run_drain(r, r->o->dist == DIST_EACH ? i : -1,
 				    "not run: no workers were left");
 		}
@@ -1188,12 +1444,84 @@ run_reporters(struct event_base *base, struct distreporter *dr,
 	return 0;
 }
 
+static void
+ship_warn(void *arg, const char *text)
+{
+	struct run *r = arg;
+
+	dr_notice(r->dr, LOG_LVL_WARN, "%s", text);
+}
+
+/* What the workers are and how to reach them: the slots, their host
+ * groups, the manifest for far ones, TLS for daemons, and the local
+ * worker program for popen ones. -1 after a notice. */
+static int
+run_setup_slots(struct run *r, const struct options *o, const char *argv0)
+{
+	struct tls_files tf;
+	char why[512];
+	int i, remote = 0, local = 0, tcp = 0;
+
+	if ((r->slots = opt_slots(o, &r->nslots, &r->ngroups, why,
+	    sizeof why)) == NULL) {
+		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		r->error = 2;
+		return -1;
+	}
+	for (i = 0; i < r->nslots; i++) {
+		if (r->slots[i].tx == NULL || r->slots[i].tx->kind == TX_POPEN)
+			local++;
+		else
+			remote++;
+		tcp += r->slots[i].tx != NULL && r->slots[i].tx->kind == TX_TCP;
+	}
+	if (local > 0 && tp_find_worker(o->worker, argv0, r->worker,
+	    sizeof r->worker, why, sizeof why) == -1) {
+		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		return -1;
+	}
+	if (remote > 0 && (r->ship = ship_new(o->suites, o->nsuites, o->ship,
+	    o->nship, o->ship_ignore, o->nship_ignore, ship_warn, r, why,
+	    sizeof why)) == NULL) {
+		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+		return -1;
+	}
+	if (tcp > 0 && o->tls_cert != NULL) {
+		tf.ca = o->tls_ca;
+		tf.cert = o->tls_cert;
+		tf.key = o->tls_key;
+		if ((r->tls = tls_client_ctx(&tf, why, sizeof why)) == NULL) {
+			dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A local worker may run elsewhere than here (//chdir=): it loads the
+ * suites by absolute path. */
+static char **
+run_load_paths(const struct options *o)
+{
+	char **p = xcalloc(o->nsuites + 1, sizeof *p), cwd[PATH_MAX];
+	size_t i;
+
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		cwd[0] = '\0';
+	for (i = 0; i < o->nsuites; i++) {
+		if (o->suites[i][0] == '/' || cwd[0] == '\0')
+			p[i] = xstrdup(o->suites[i]);
+		else
+			xasprintf(&p[i], "%s/%s", cwd, o->suites[i]);
+	}
+	return p;
+}
+
 static int
 run_setup(struct run *r, const struct options *o, const char *argv0,
     const struct run_env *env)
 {
 	struct pool_config pc;
-	char why[512];
 	int i;
 
 	r->o = o;
@@ -1213,35 +1541,42 @@ run_setup(struct run *r, const struct options *o, const char *argv0,
 		if (!o->list && run_reporters(r->base, r->dr, o) == -1)
 			return -1;
 	}
-	if (tp_find_worker(o->worker, argv0, r->worker, sizeof r->worker, why,
-	    sizeof why) == -1) {
-		dr_notice(r->dr, LOG_LVL_ERROR, "%s", why);
+	if (run_setup_slots(r, o, argv0) == -1)
 		return -1;
-	}
 	run_make_id(r);
 	if (!o->no_cache)
 		r->hist = history_open(o->cache_dir != NULL ? o->cache_dir :
 		    ".distmgr");
-	r->nslots = o->list ? 1 : opt_nworkers(o);
 	r->max_restarts = o->max_worker_restart >= 0 ? o->max_worker_restart :
 	    4 * r->nslots;
 	r->si = xcalloc((size_t)r->nslots, sizeof *r->si);
+	r->group_of = xcalloc((size_t)r->nslots, sizeof *r->group_of);
 	r->running = xcalloc((size_t)r->nslots, sizeof *r->running);
 	r->wnames = xcalloc((size_t)r->nslots, sizeof *r->wnames);
-	for (i = 0; i < r->nslots; i++) {
-		xasprintf(&r->si[i].id, "w%d", i);
-		r->si[i].spec = xstrdup("popen");
+	r->lister = 0;
+	for (i = r->nslots - 1; i >= 0; i--) {
+		r->si[i].id = r->slots[i].id;
+		r->si[i].spec = r->slots[i].spec;
+		r->si[i].group = r->group_of[i] = r->slots[i].group;
+		r->si[i].remote = r->slots[i].tx != NULL &&
+		    r->slots[i].tx->kind != TX_POPEN;
 		r->si[i].hash = xcalloc(o->nsuites + 1, sizeof(char *));
 		r->si[i].count = xcalloc(o->nsuites + 1, sizeof(size_t));
 		r->wnames[i] = r->si[i].id;
+		/* A local worker lists: it is the first to be loaded. */
+		if (!r->si[i].remote)
+			r->lister = i;
 	}
 	r->cat = cat_new();
 	for (i = 0; i < (int)o->nsuites; i++)
 		cat_suite_add(r->cat, o->suites[i]);
+	r->load_paths = run_load_paths(o);
 	memset(&pc, 0, sizeof pc);
 	pc.worker = r->worker;
 	pc.nslots = r->nslots;
+	pc.slots = r->slots;
 	pc.suites = o->suites;
+	pc.load_paths = (const char *const *)r->load_paths;
 	pc.nsuites = o->nsuites;
 	pc.run_id = r->run_id;
 	pc.worker_count = r->nslots;
@@ -1249,6 +1584,9 @@ run_setup(struct run *r, const struct options *o, const char *argv0,
 	pc.timeout = o->timeout;
 	pc.timeout_multiplier = o->timeout_multiplier;
 	pc.heartbeat = o->heartbeat;
+	pc.ship = r->ship;
+	pc.tls = r->tls;
+	pc.ssh_command = o->ssh_command;
 	r->pool = pool_new(r->base, &pc, &run_pool_cbs, r);
 	return 0;
 }
@@ -1264,30 +1602,47 @@ run_signals(struct run *r)
 	r->ev_chld = evsignal_new(r->base, SIGCHLD, sig_cb, r);
 	r->ev_progress = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
 	r->ev_stop = evtimer_new(r->base, stop_timer_cb, r);
+	r->ev_join = evtimer_new(r->base, join_timer_cb, r);
+	r->ev_redial = evtimer_new(r->base, redial_timer_cb, r);
+	event_add(r->ev_join, &(struct timeval){ (time_t)RUN_JOIN_WAIT,
+	    (int)((RUN_JOIN_WAIT - (time_t)RUN_JOIN_WAIT) * 1e6) });
 	event_add(r->ev_int, NULL);
 	event_add(r->ev_term, NULL);
 	event_add(r->ev_chld, NULL);
 	event_add(r->ev_progress, &tv);
 }
 
-/* Every worker at once; w0 lists the tests. */
+/* Every worker at once; the lister lists the tests. A local worker
+ * that cannot be started is an error; a far one is reported (as when it
+ * cannot be reached) and the others go on. */
 static int
 run_start_workers(struct run *r)
 {
 	int *list = xcalloc(r->o->nsuites + 1, sizeof *list);
-	char why[512];
+	char why[512], name[128];
 	size_t s;
 	int i, rc = 0;
 
 	for (s = 0; s < r->o->nsuites; s++)
 		list[s] = 1;
-	for (i = 0; i < r->nslots && rc == 0; i++)
-		if (pool_start(r->pool, i, i == 0 ? list : NULL, why,
-		    sizeof why) == -1) {
+	for (i = 0; i < r->nslots && rc == 0; i++) {
+		if (pool_start(r->pool, i, i == r->lister ? list : NULL, why,
+		    sizeof why) == 0)
+			continue;
+		if (!r->si[i].remote) {
 			run_fail(r, "%s", why);
 			rc = -1;
+			continue;
 		}
+		dr_notice(r->dr, LOG_LVL_WARN, "%s did not come up: %s",
+		    slot_name(r, i, name, sizeof name), why);
+		r->si[i].retired = r->si[i].told = 1;
+		if (i == r->lister)
+			r->lister = -1;
+	}
 	free(list);
+	if (rc == 0)
+		run_startup_check(r);
 	return rc;
 }
 
@@ -1304,14 +1659,14 @@ run_teardown(struct run *r)
 		event_free(r->ev_chld);
 		event_free(r->ev_progress);
 		event_free(r->ev_stop);
+		event_free(r->ev_join);
+		event_free(r->ev_redial);
 	}
 	for (i = 0; r->si != NULL && i < r->nslots; i++) {
 		for (size_t s = 0; s < r->o->nsuites; s++)
 			free(r->si[i].hash[s]);
 		free(r->si[i].hash);
 		free(r->si[i].count);
-		free(r->si[i].id);
-		free(r->si[i].spec);
 		free(r->si[i].hostname);
 		free(r->si[i].os);
 		free(r->si[i].arch);
@@ -1319,6 +1674,14 @@ run_teardown(struct run *r)
 		free(r->si[i].tmpdir);
 	}
 	free(r->si);
+	free(r->slots);
+	free(r->group_of);
+	for (i = 0; r->load_paths != NULL && r->load_paths[i] != NULL; i++)
+		free(r->load_paths[i]);
+	free(r->load_paths);
+	ship_free(r->ship);
+	if (r->tls != NULL)
+		tls_ctx_free(r->tls);
 	free(r->running);
 	free(r->wnames);
 	sched_free(r->sched);
@@ -1410,12 +1773,12 @@ run_stats(const struct run *r)
 		return;
 	fprintf(stderr, "distmgr-stats: tests %u peak_rss_kb %ld "
 	    "cpu_user %.3f cpu_sys %.3f catalog_bytes %zu sched_bytes %zu "
-	    "elapsed %.3f\n", n, ru.ru_maxrss,
+	    "elapsed %.3f shipped_bytes %llu\n", n, ru.ru_maxrss,
 	    ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
 	    r->cat != NULL ? cat_memory(r->cat) : 0,
 	    r->sched != NULL ? sched_memory(r->sched) : 0,
-	    clock_mono() - r->start);
+	    clock_mono() - r->start, (unsigned long long)r->shipped_bytes);
 }
 
 int
@@ -1433,11 +1796,14 @@ run_once(const struct options *o, const char *argv0,
 
 	memset(&r, 0, sizeof r);
 	if (run_setup(&r, o, argv0, env) == -1) {
+		code = r.error == 2 ? EXIT_USAGE : EXIT_INTERNAL;
 		run_teardown(&r);
-		return EXIT_INTERNAL;
+		return code;
 	}
 	run_signals(&r);
-	if (run_start_workers(&r) == 0 || run_any_worker(&r))
+	/* A loopbreak before the loop runs is forgotten: enter it only
+	 * with something that can end it. */
+	if ((run_start_workers(&r) == 0 && !r.error) || run_any_worker(&r))
 		event_base_dispatch(r.base);
 	/* Only a killed worker is left if the loop ended early. */
 	while (run_any_worker(&r)) {

@@ -11,13 +11,20 @@
  * so it never waits for the manager; more would strand tests behind a
  * long one that another worker could have taken. A batch is sized to
  * min(SCHED_HIGH, what is left / (2 x workers)), so batches shrink
- * toward the end and the tail is short. Expected times are the history's
+ * toward the end and the tail is short. A worker far away (its round
+ * trip measured by the pool) gets that round trip's worth of work more in
+ * flight, and batches that big, so that a result's way back and the next
+ * batch's way out happen while it still has tests to run. Expected
+ * times are the history's
  * durations plus the overhead observed in this run, or for tests without
  * history the mean cost observed so far; until anything has been
  * observed a worker gets one unknown test at a time.
  *
+ * --dist each pins unit u to host group u / ntests; any slot of that
+ * group may run it (without groups, each slot is a group of its own).
+ *
  * Invariant: a unit is in exactly one place (the queue, the rerun queue,
- * a slot's pinned queue, a slot's flight list) or final, and becomes
+ * a group's pinned queue, a slot's flight list) or final, and becomes
  * final exactly once. Units are linked through one next[] array, so the
  * scheduler costs a few bytes per test, whatever the number of tests.
  */
@@ -49,13 +56,20 @@ struct sbatch {
 
 struct sslot {
 	int		 up;
+	int		 group;		/* --dist each: whose pinned units */
+	double		 rtt;		/* seconds, a round trip to it */
 	struct squeue	 flight;	/* sent, unstarted or running, in order */
 	uint32_t	 running;	/* SCHED_NONE */
 	double		 started;	/* when running began */
 	double		 busy_from;	/* when the current test could start */
 	struct sbatch	*b;		/* unanswered batches, oldest first */
 	size_t		 bfirst, bn, bcap;
-	struct squeue	 pinned;	/* --dist each: this slot's units */
+};
+
+/* --dist each: a host group's units, run by any of its slots. */
+struct sgroup {
+	struct squeue	 pinned;
+	int		 nup;
 };
 
 struct sched {
@@ -69,6 +83,8 @@ struct sched {
 	struct squeue	 queue;		/* --dist load */
 	struct squeue	 reruns;	/* failed, to run again elsewhere */
 	struct sslot	*slots;
+	struct sgroup	*groups;	/* [ngroups]; each only */
+	int		 ngroups;
 	int		 nup;
 	uint32_t	 nfinal;
 	size_t		 nfailures;
@@ -235,15 +251,23 @@ sched_new(const struct sched_config *cfg, uint32_t ntests,
 	struct sched *s;
 	uint64_t nunits;
 	uint32_t i, u;
-	int w;
+	int w, ng;
 
 	if (cfg->nslots < 1 || cfg->nslots > INT16_MAX)
 		return NULL;
-	nunits = cfg->each ? (uint64_t)ntests * (uint64_t)cfg->nslots : ntests;
+	ng = cfg->group != NULL ? cfg->ngroups : cfg->nslots;
+	if (ng < 1 || ng > cfg->nslots)
+		return NULL;
+	for (w = 0; cfg->group != NULL && w < cfg->nslots; w++)
+		if (cfg->group[w] < 0 || cfg->group[w] >= ng)
+			return NULL;
+	nunits = cfg->each ? (uint64_t)ntests * (uint64_t)ng : ntests;
 	if (nunits >= SCHED_NONE)
 		return NULL;
 	s = xcalloc(1, sizeof *s);
 	s->cfg = *cfg;
+	s->cfg.group = NULL;	/* borrowed: copied into the slots */
+	s->ngroups = ng;
 	s->ntests = ntests;
 	s->nunits = (uint32_t)nunits;
 	s->next = xcalloc(s->nunits + 1, sizeof *s->next);
@@ -256,17 +280,20 @@ sched_new(const struct sched_config *cfg, uint32_t ntests,
 	sq_init(&s->queue);
 	sq_init(&s->reruns);
 	s->slots = xcalloc((size_t)cfg->nslots, sizeof *s->slots);
+	s->groups = xcalloc((size_t)ng, sizeof *s->groups);
 	for (w = 0; w < cfg->nslots; w++) {
 		sq_init(&s->slots[w].flight);
-		sq_init(&s->slots[w].pinned);
 		s->slots[w].running = SCHED_NONE;
+		s->slots[w].group = cfg->group != NULL ? cfg->group[w] : w;
 	}
+	for (w = 0; w < ng; w++)
+		sq_init(&s->groups[w].pinned);
 	for (u = 0; u < s->nunits; u++)
 		s->last[u] = -1;
-	for (w = 0; w < (cfg->each ? cfg->nslots : 1); w++)
+	for (w = 0; w < (cfg->each ? ng : 1); w++)
 		for (i = 0; i < ntests; i++) {
 			u = (uint32_t)w * ntests + (order != NULL ? order[i] : i);
-			sq_push_tail(s, cfg->each ? &s->slots[w].pinned :
+			sq_push_tail(s, cfg->each ? &s->groups[w].pinned :
 			    &s->queue, u);
 		}
 	return s;
@@ -282,6 +309,7 @@ sched_free(struct sched *s)
 	for (w = 0; w < s->cfg.nslots; w++)
 		free(s->slots[w].b);
 	free(s->slots);
+	free(s->groups);
 	free(s->next);
 	free(s->state);
 	free(s->attempts);
@@ -303,7 +331,7 @@ sched_unit_test(const struct sched *s, uint32_t u)
 }
 
 int
-sched_unit_slot(const struct sched *s, uint32_t u)
+sched_unit_group(const struct sched *s, uint32_t u)
 {
 	return s->cfg.each ? (int)(u / s->ntests) : -1;
 }
@@ -311,7 +339,15 @@ sched_unit_slot(const struct sched *s, uint32_t u)
 uint32_t
 sched_unit_of(const struct sched *s, int slot, uint32_t test)
 {
-	return s->cfg.each ? (uint32_t)slot * s->ntests + test : test;
+	if (!s->cfg.each || slot < 0 || slot >= s->cfg.nslots)
+		return test;
+	return (uint32_t)s->slots[slot].group * s->ntests + test;
+}
+
+int
+sched_ngroups(const struct sched *s)
+{
+	return s->ngroups;
 }
 
 size_t
@@ -319,7 +355,8 @@ sched_memory(const struct sched *s)
 {
 	return sizeof *s + (size_t)(s->nunits + 1) * (sizeof *s->next + 2 +
 	    sizeof *s->last) + (size_t)(s->ntests + 1) * sizeof *s->est +
-	    (size_t)s->cfg.nslots * sizeof *s->slots;
+	    (size_t)s->cfg.nslots * sizeof *s->slots +
+	    (size_t)s->ngroups * sizeof *s->groups;
 }
 
 /* ---- handing out -------------------------------------------------------- */
@@ -342,6 +379,17 @@ sched_worker_up(struct sched *s, int slot, double now)
 	w->up = 1;
 	w->busy_from = now;
 	s->nup++;
+	s->groups[w->group].nup++;
+}
+
+void
+sched_set_rtt(struct sched *s, int slot, double rtt)
+{
+	struct sslot *w = slot_get(s, slot);
+
+	if (w != NULL)
+		w->rtt = rtt > 0 && rtt < SCHED_RTT_MAX ? rtt :
+		    (rtt > 0 ? SCHED_RTT_MAX : 0);
 }
 
 static void
@@ -394,28 +442,38 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
 {
 	struct sslot *w = slot_get(s, slot);
 	struct squeue *q;
-	double left, budget, got = 0, e;
+	double left, budget, got = 0, e, high;
 	size_t n = 0;
 	uint32_t u;
+	int nup;
 
 	if (w == NULL || !w->up || s->stopping || max == 0)
 		return 0;
-	q = s->cfg.each ? &w->pinned : &s->queue;
+	q = s->cfg.each ? &s->groups[w->group].pinned : &s->queue;
+	nup = s->cfg.each ? s->groups[w->group].nup : s->nup;
 	if (q->n == 0 && (s->cfg.each || s->reruns.n == 0))
 		return 0;
 	left = slot_left(s, w, now);
-	if (w->flight.n > 0 && (left >= SCHED_LOW ||
+	/* Far away, a result takes half a round trip to come back and the
+	 * next batch half to arrive: what is in flight must last that. */
+	if (w->flight.n > 0 && (left >= SCHED_LOW + w->rtt ||
 	    w->flight.n >= 2 * SCHED_MAX_BATCH))
 		return 0;
-	budget = sq_est(s, q) / (2.0 * (s->cfg.each ? 1 : s->nup));
-	if (budget > SCHED_HIGH)
-		budget = SCHED_HIGH;
+	high = SCHED_HIGH > SCHED_LOW + 2 * w->rtt ? SCHED_HIGH :
+	    SCHED_LOW + 2 * w->rtt;
+	budget = sq_est(s, q) / (2.0 * (nup > 0 ? nup : 1));
+	if (budget > high)
+		budget = high;
 	if (max > SCHED_MAX_BATCH)
 		max = SCHED_MAX_BATCH;
 	/* Nothing observed yet: one unknown test at a time, so that a first
-	 * guess cannot commit a worker to a pile of long tests. */
-	if (s->mean == 0 && q->nunknown > 0 && q->nunknown == q->n)
+	 * guess cannot commit a worker to a pile of long tests (a far one's
+	 * round trip would otherwise be filled with guesses). */
+	if (s->mean == 0 && q->nunknown > 0 && q->nunknown == q->n) {
+		if (w->flight.n > 0)
+			return 0;
 		max = 1;
+	}
 	while (n < max) {
 		u = s->cfg.each ? SCHED_NONE : sched_take_rerun(s, slot);
 		if (u == SCHED_NONE) {
@@ -428,8 +486,10 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
 		} else
 			e = unit_est(s, u);
 		got += e;
+		/* An idle worker starts when the batch gets there and its
+		 * result takes as long to come back: not the test's cost. */
 		if (w->flight.n == 0)
-			w->busy_from = now;
+			w->busy_from = now + w->rtt;
 		slot_send(s, w, u);
 		units[n++] = u;
 	}
@@ -505,9 +565,13 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 	if (sq_remove(s, &w->flight, u) == -1)
 		return SCHED_IGNORED;
 	slot_batch_count(w);
-	/* From the previous result (or the send to an idle worker) to this
-	 * one: the worker's whole cost of a test, overhead included. */
-	sched_observe(s, u, now - w->busy_from);
+	/* From the previous result (or the send to an idle worker, plus
+	 * the round trip) to this one: the worker's whole cost of a test,
+	 * overhead included. A result sooner than the round trip allows
+	 * says the round trip was overestimated, not that tests are free:
+	 * it teaches nothing. */
+	if (now >= w->busy_from)
+		sched_observe(s, u, now - w->busy_from);
 	w->busy_from = now;
 	if (w->running == u)
 		w->running = SCHED_NONE;
@@ -518,7 +582,7 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 	    s->attempts[u] <= s->cfg.reruns) {
 		s->state[u] = ST_QUEUED;
 		if (s->cfg.each)
-			sq_push_head(s, &w->pinned, u);
+			sq_push_head(s, &s->groups[w->group].pinned, u);
 		else
 			sq_push_tail(s, &s->reruns, u);
 		return SCHED_RERUN;
@@ -535,7 +599,8 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 static size_t
 slot_requeue(struct sched *s, struct sslot *w, uint32_t keep, size_t limit)
 {
-	struct squeue *q = s->cfg.each ? &w->pinned : &s->queue;
+	struct squeue *q = s->cfg.each ? &s->groups[w->group].pinned :
+	    &s->queue;
 	uint32_t tmp = SCHED_NONE, u, prev = SCHED_NONE, moved = 0;
 
 	/* Detach up to limit units (not keep) onto a reversed stack, then
@@ -613,6 +678,7 @@ sched_worker_lost(struct sched *s, int slot, uint32_t *running)
 	if (w->up) {
 		w->up = 0;
 		s->nup--;
+		s->groups[w->group].nup--;
 	}
 }
 
@@ -660,16 +726,16 @@ sched_maxfail_hit(const struct sched *s)
 }
 
 size_t
-sched_drain(struct sched *s, int slot, uint32_t *units, size_t max)
+sched_drain(struct sched *s, int group, uint32_t *units, size_t max)
 {
 	struct squeue *q;
 	size_t n = 0;
 	uint32_t u;
 
 	if (s->cfg.each) {
-		if (slot_get(s, slot) == NULL)
+		if (group < 0 || group >= s->ngroups)
 			return 0;
-		q = &s->slots[slot].pinned;
+		q = &s->groups[group].pinned;
 	} else
 		q = s->reruns.n > 0 ? &s->reruns : &s->queue;
 	while (n < max) {

@@ -2,7 +2,8 @@
  * tmpdir.c - removing the temporary directory a dead local worker left.
  *
  * A worker makes $TMPDIR/distworker.XXXXXX for its tests and removes it
- * when it exits; killed with SIGKILL (by us after a hang or a test past
+ * when it exits (a worker that takes shipped files keeps that under its
+ * session root, $TMPDIR/distworker-session.XXXXXX, and names the root); killed with SIGKILL (by us after a hang or a test past
  * its limit in-process, or by anyone) it cannot, and each such death
  * would leave one behind. The manager removes it once the worker is
  * reaped, knowing its path from hello's answer.
@@ -29,6 +30,7 @@
 #include "manager.h"
 
 #define TMPDIR_PREFIX		"distworker."	/* worker/env.c's name */
+#define ROOT_PREFIX		"distworker-session."	/* shipping.c's */
 #define TMPDIR_MAX_DEPTH	200	/* deeper is left, with a warning */
 
 /* Opens name in dirfd as a directory we can read and empty, without
@@ -97,8 +99,18 @@ tmpdir_empty(int fd, int depth)
 	return rc;
 }
 
+/* Is base prefix followed by something? */
+static int
+tmpdir_named(const char *base, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(base, prefix, n) == 0 && base[n] != '\0';
+}
+
 /* The path as a worker makes it: absolute, no "." or ".." on the way,
- * the last part "distworker.<something>". Splits it into parent and
+ * the last part "distworker.<something>" (its TMPDIR) or
+ * "distworker-session.<something>" (the root that holds it). Splits it into parent and
  * base (both within buf). */
 static int
 tmpdir_check_name(const char *path, char *buf, size_t size, char **parent,
@@ -114,8 +126,8 @@ tmpdir_check_name(const char *path, char *buf, size_t size, char **parent,
 		buf[strlen(buf) - 1] = '\0';
 	slash = strrchr(buf, '/');
 	*base = slash + 1;
-	if (strncmp(*base, TMPDIR_PREFIX, strlen(TMPDIR_PREFIX)) != 0 ||
-	    (*base)[strlen(TMPDIR_PREFIX)] == '\0')
+	if (!tmpdir_named(*base, TMPDIR_PREFIX) &&
+	    !tmpdir_named(*base, ROOT_PREFIX))
 		return -1;
 	*slash = '\0';
 	*parent = slash == buf ? "/" : buf;

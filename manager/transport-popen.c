@@ -1,7 +1,8 @@
 /*
- * transport-popen.c - starting a worker on this machine: `distworker
- * --stdio` with a socketpair as its stdin and stdout and a pipe as its
- * stderr, in a process group of its own.
+ * transport-popen.c - starting a worker as a child process: `distworker
+ * --stdio` on this machine (popen), and the child-process transport that
+ * ssh= and exec= use too: any program with a socketpair as its stdin and
+ * stdout and a pipe as its stderr, in a process group of its own.
  *
  * posix_spawn, not fork: the manager may hold a large catalog, and
  * glibc's posix_spawn uses vfork semantics, so starting sixteen workers
@@ -168,9 +169,20 @@ tp_spawn_attr(posix_spawnattr_t *at)
 int
 tp_popen_start(const char *path, struct tp_proc *p, char *why, size_t whylen)
 {
+	const char *argv[3];
+
+	argv[0] = path;
+	argv[1] = "--stdio";
+	argv[2] = NULL;
+	return tp_spawn(argv, p, why, whylen);
+}
+
+int
+tp_spawn(const char *const *argv, struct tp_proc *p, char *why,
+    size_t whylen)
+{
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	char *argv[3];
 	int sv[2], ep[2], rc;
 	pid_t pid;
 
@@ -187,16 +199,14 @@ tp_popen_start(const char *path, struct tp_proc *p, char *why, size_t whylen)
 	if (tp_spawn_actions(&fa, sv[1], ep[1]) == -1 ||
 	    tp_spawn_attr(&at) == -1)
 		fatalx("posix_spawn: cannot set up attributes");
-	argv[0] = (char *)path;
-	argv[1] = (char *)"--stdio";
-	argv[2] = NULL;
-	rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+	/* posix_spawn's argv is not const for history's sake only. */
+	rc = posix_spawn(&pid, argv[0], &fa, &at, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(sv[1]);
 	close(ep[1]);
 	if (rc != 0) {
-		snprintf(why, whylen, "cannot start %s: %s", path,
+		snprintf(why, whylen, "cannot start %s: %s", argv[0],
 		    strerror(rc));
 		close(sv[0]);
 		close(ep[0]);

@@ -909,6 +909,12 @@ amp_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof why, "closed by peer");
+	else if ((what & BEV_EVENT_ERROR) && tls_conn_error(bev, why,
+	    sizeof why))
+		;	/* TLS said what went wrong */
+	else if ((what & BEV_EVENT_ERROR) && EVUTIL_SOCKET_ERROR() == 0)
+		/* Nothing failed but the connection: the peer went. */
+		snprintf(why, sizeof why, "closed by peer");
 	else if (what & BEV_EVENT_ERROR)
 		snprintf(why, sizeof why, "%s error: %s",
 		    (what & BEV_EVENT_READING) ? "read" : "write",

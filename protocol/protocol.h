@@ -305,6 +305,10 @@ struct bufferevent *tls_connect(struct event_base *, struct ssl_ctx_st *,
 void	 tls_error(struct bufferevent *, char *buf, size_t size);
 /* The peer certificate's subject CN (or "?"), for logs. */
 void	 tls_peer_name(struct bufferevent *, char *buf, size_t size);
+/* After a BEV_EVENT_ERROR on an established connection: a sentence in
+ * buf and 1 when TLS saw the error (a peer gone without close_notify is
+ * "closed by peer"), 0 when it was not TLS's (errno tells). */
+int	 tls_conn_error(struct bufferevent *, char *buf, size_t size);
 
 /* ---- jsonutil.c ------------------------------------------------------- */
 

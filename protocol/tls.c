@@ -199,6 +199,43 @@ tls_error(struct bufferevent *bev, char *buf, size_t size)
 	snprintf(buf, size, "connection closed during the TLS handshake");
 }
 
+/*
+ * libevent queues SSL_get_error()'s bare code (library 0) ahead of
+ * OpenSSL's own errors. A peer that vanished without close_notify (a
+ * killed process, a host gone) leaves nothing but that code, or
+ * OpenSSL 3's "unexpected eof": the peer closed, as far as anyone here
+ * can tell.
+ */
+int
+tls_conn_error(struct bufferevent *bev, char *buf, size_t size)
+{
+	unsigned long e, lib = 0;
+	int any = 0;
+	char ebuf[256];
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		any = 1;
+		if (ERR_GET_LIB(e) != 0 && lib == 0)
+			lib = e;
+	}
+	if (!any)
+		return 0;
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+	if (lib != 0 && ERR_GET_REASON(lib) ==
+	    SSL_R_UNEXPECTED_EOF_WHILE_READING)
+		lib = 0;
+#endif
+	if (lib == 0) {
+		if (EVUTIL_SOCKET_ERROR() != 0)
+			return 0;	/* the socket's error says more */
+		snprintf(buf, size, "closed by peer");
+		return 1;
+	}
+	ERR_error_string_n(lib, ebuf, sizeof ebuf);
+	snprintf(buf, size, "TLS error: %s", ebuf);
+	return 1;
+}
+
 void
 tls_peer_name(struct bufferevent *bev, char *buf, size_t size)
 {

@@ -54,6 +54,13 @@ need_cmd prove perl
 need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd curl curl
+# The farm's tests: a real OpenSSH server on a loopback port, network
+# namespaces with veth pairs and netem delays (iproute2).
+need_file /usr/sbin/sshd openssh-server
+need_cmd ssh openssh-client
+need_cmd ssh-keygen openssh-client
+need_file /usr/sbin/ip iproute2
+need_file /usr/sbin/tc iproute2
 
 for what in "$@"; do
 	case "$what" in

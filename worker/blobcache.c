@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "blobcache.h"
+#include "worker.h"
 
 #define BLOB_TMP_PREFIX	"tmp."
 

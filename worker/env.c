@@ -104,6 +104,12 @@ remove_tree(int dirfd, const char *name, int depth)
 }
 
 void
+env_remove_tree(const char *path)
+{
+	remove_tree(AT_FDCWD, path, 0);
+}
+
+void
 workdir_remove(void)
 {
 	if (workdir[0] == '\0')

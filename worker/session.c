@@ -1,19 +1,25 @@
 /*
- * session.c - distworker --stdio: the protocol a manager speaks to its
- * worker (distmgr-protocol(7)). The command table and its handlers (hello,
- * load, run, cancel, ping, shutdown), the queue of run batches, the test
- * lists sent in pieces, and the results streamed back as tells.
+ * session.c - the protocol a manager speaks to its worker
+ * (distmgr-protocol(7)), over --stdio or over a connection a daemon
+ * accepted and forked this session for. The command table and its
+ * handlers (hello, load, have, blob, ship, run, cancel, ping, shutdown),
+ * the queue of run batches, the test lists sent in pieces, the results
+ * streamed back as tells, and the worker's own heartbeat.
  *
  * Rules it keeps:
- * - the channel is moved off fds 0 and 1 before anything else, so that
- *   nothing a test or a library prints can reach the manager as bytes;
- * - nothing is loaded or run before hello is answered;
+ * - with --stdio the channel is moved off fds 0 and 1 before anything
+ *   else, so that nothing a test or a library prints can reach the
+ *   manager as bytes;
+ * - nothing is loaded, shipped or run before hello is answered;
  * - a batch is answered only after every one of its results is queued,
  *   and nothing new starts while the connection is congested;
  * - in-process, every earlier result is written to the fd before a test
  *   starts: a crash then costs that test only;
  * - a bad command gets an error and the worker keeps serving; only the
- *   manager closing the connection (or shutdown) ends it.
+ *   manager closing the connection (or shutdown), or a manager that
+ *   stops answering the heartbeat, ends it;
+ * - over TLS nothing is ever written to the socket behind the
+ *   bufferevent's back.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -31,8 +37,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "common.h"
 #include "protocol.h"
@@ -48,6 +57,12 @@
  * out and cancel and ping are read while a long batch runs. */
 #define SESSION_PUMP_SLICE	512
 #define SESSION_PUMP_SECONDS	0.01
+
+/* Pings the manager may leave unanswered in a row before the session
+ * ends (distmgr-protocol(7), hello's heartbeat). */
+#define SESSION_PINGS_MISSED	3
+/* hello's nice is taken from this range. */
+#define SESSION_NICE_MAX	40
 
 #define E_VERSION_MISMATCH	"VERSION_MISMATCH"
 #define E_NO_SUCH_SUITE		"NO_SUCH_SUITE"
@@ -81,14 +96,36 @@ struct waiter {
 	int			 shutdown;
 };
 
+/* A load or ship waiting for a blob that is still arriving; its handler
+ * runs again when that blob's stream ends. */
+struct parked {
+	TAILQ_ENTRY(parked)	 entry;
+	struct amp_request	*req;
+	json_t			*box;
+	amp_handler_fn		 handler;
+	char			 hex[SHA256_HEX_LEN + 1];
+};
+
 struct session {
+	const struct session_channel *ch;
 	struct event_base	*base;
 	struct amp_conn		*conn;		/* NULL once closed */
 	int			 in_fd, out_fd;
 	int			 said_hello;
+	struct shipping		*ship;
+	TAILQ_HEAD(, parked)	 parked;
+	double			 heartbeat;	/* seconds; 0: none */
+	struct event		*heartbeat_ev;
+	int			 pings_out;	/* asked, not answered */
+	int			 pings_missed;	/* ticks without a word */
+	uint64_t		 frames_seen;
+	int			 draining;	/* stop after the running test */
+	int			 polite;	/* close_notify when we close */
+	int			 devnull;
 	struct runner_config	 cfg;
 	struct runner		*runner;
 	struct suite		**suites;
+	char			**shown;	/* each suite as load named it */
 	size_t			 nsuites;
 	TAILQ_HEAD(, batch)	 batches;
 	TAILQ_HEAD(, lister)	 listers;
@@ -104,8 +141,10 @@ struct session {
 	int			 exit_status;
 };
 
+
 static void	session_pump(struct session *);
 static void	session_list_pump(struct session *);
+static int	session_load_again(struct amp_request *, json_t *);
 
 static struct session *
 req_session(struct amp_request *req)
@@ -136,6 +175,9 @@ static const struct amp_arg hello_args[] = {
 	{ "timeout_multiplier", AMP_T_NUMBER, 1 },
 	{ "output_cap", AMP_T_INT, 1 },
 	{ "env", AMP_T_OBJECT, 1 },
+	{ "chdir", AMP_T_STRING, 1 },
+	{ "nice", AMP_T_INT, 1 },
+	{ "heartbeat", AMP_T_NUMBER, 1 },
 	{ NULL, 0, 0 }
 };
 
@@ -161,6 +203,12 @@ hello_config(json_t *box, struct runner_config *cfg, char *why, size_t len)
 		    "%u", RUNNER_OUTPUT_CAP_MAX);
 	else if (json_get_int(box, "worker_count", 0) < 1)
 		snprintf(why, len, "argument 'worker_count' must be 1 or more");
+	else if (!isfinite(json_get_num(box, "heartbeat", 0)) ||
+	    json_get_num(box, "heartbeat", 0) < 0)
+		snprintf(why, len, "argument 'heartbeat' must be 0 or more");
+	else if (llabs(json_get_int(box, "nice", 0)) > SESSION_NICE_MAX)
+		snprintf(why, len, "argument 'nice' must be from -%d to %d",
+		    SESSION_NICE_MAX, SESSION_NICE_MAX);
 	else {
 		cfg->output_cap = (size_t)cap;
 		return 0;
@@ -189,8 +237,10 @@ hello_check_env(json_t *env, char *why, size_t len)
 }
 
 static json_t *
-hello_answer(void)
+hello_answer(struct session *s)
 {
+	const char *sdir = shipping_session_dir(s->ship);
+	const char *root = shipping_private_dir(s->ship);
 	struct utsname u;
 	char host[256];
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -200,15 +250,43 @@ hello_answer(void)
 	if (gethostname(host, sizeof host) == -1)
 		snprintf(host, sizeof host, "unknown");
 	host[sizeof host - 1] = '\0';
-	return json_pack("{s:i, s:s, s:i, s:o, s:s, s:s, s:s, s:i, s:i, s:o}",
+	return json_pack("{s:i, s:s, s:i, s:o, s:s, s:s, s:s, s:i, s:i, s:o, "
+	    "s:o, s:o, s:b}",
 	    "protocol", DM_PROTOCOL_VERSION, "version", DM_VERSION,
 	    "abi", DM_ABI_VERSION, "hostname",
 	    json_string_lossy(host, strlen(host)), "os", u.sysname,
 	    "os_release", u.release, "arch", u.machine,
 	    "cpus", (int)(cpus > 0 ? cpus : 1), "pid", (int)getpid(),
 	    "tmpdir", json_string_lossy(workdir_path(),
-	    strlen(workdir_path())));
+	    strlen(workdir_path())),
+	    "root", json_string_lossy(root, strlen(root)),
+	    "session", json_string_lossy(sdir, strlen(sdir)),
+	    "cache", shipping_has_cache(s->ship));
 }
+
+/* hello's chdir and nice, the two that can fail; FAILED (or BAD_PATH)
+ * answered when one does. */
+static int
+hello_place(struct session *s, struct amp_request *req, json_t *box)
+{
+	const char *dir = json_get_str(box, "chdir", NULL);
+	long long inc = json_get_int(box, "nice", 0);
+	struct ship_error err;
+
+	if (dir != NULL && shipping_chdir(s->ship, dir, &err) == -1) {
+		amp_fail(req, err.code, "%s", err.text);
+		return -1;
+	}
+	errno = 0;
+	if (inc != 0 && nice((int)inc) == -1 && errno != 0) {
+		amp_fail(req, AMP_E_FAILED, "cannot change the nice value by "
+		    "%lld: %s", inc, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void	session_heartbeat_start(struct session *);
 
 static void	session_test_done(void *ctx, const struct suite *,
 		    size_t index, const struct runner_result *);
@@ -236,6 +314,9 @@ session_hello(struct amp_request *req, json_t *box)
 		amp_fail(req, AMP_E_BAD_ARGUMENT, "%s", why);
 		return 0;
 	}
+	if (hello_place(s, req, box) == -1)
+		return 0;
+	s->heartbeat = json_get_num(box, "heartbeat", 0);
 	if (env != NULL)
 		json_object_foreach(env, key, v)
 			setenv(key, json_string_value(v), 1);
@@ -243,22 +324,28 @@ session_hello(struct amp_request *req, json_t *box)
 	    json_get_int(box, "worker_count", 1),
 	    json_get_str(box, "run_id", ""));
 	s->runner = runner_new(s->base, &s->cfg, session_test_done, s);
+	/* Over TLS a last word written to the socket would break the
+	 * stream: it goes nowhere, and the manager sees the worker lost. */
 	if (!s->cfg.boxed)
-		lastword_install(s->out_fd);
+		lastword_install(s->ch->tls ? s->devnull : s->out_fd);
 	runner_close_in_child(s->runner, s->in_fd);
 	if (s->out_fd != s->in_fd)
 		runner_close_in_child(s->runner, s->out_fd);
 	s->said_hello = 1;
-	amp_answer(req, hello_answer());
-	/* The channel is the manager's own: trusted from here on. */
+	amp_answer(req, hello_answer(s));
+	/* The channel is the manager's own (or TLS authenticated it):
+	 * trusted from here on. */
 	amp_conn_set_limit(s->conn, FRAME_LIMIT_DEFAULT);
+	session_heartbeat_start(s);
 	return 0;
 }
 
 /* ---- load ----------------------------------------------------------------- */
 
 static const struct amp_arg load_args[] = {
-	{ "path", AMP_T_STRING, 0 },
+	{ "path", AMP_T_STRING, 1 },
+	{ "sha256", AMP_T_STRING, 1 },
+	{ "name", AMP_T_STRING, 1 },
 	{ "list", AMP_T_BOOL, 1 },
 	{ NULL, 0, 0 }
 };
@@ -270,19 +357,95 @@ load_answer(int handle, const struct suite *suite)
 	    (json_int_t)suite_count(suite), "hash", suite_hash(suite));
 }
 
+/* Keeps req until blob hex has arrived; handler then runs again. */
+static void
+session_park(struct session *s, struct amp_request *req, json_t *box,
+    amp_handler_fn handler, const char *hex)
+{
+	struct parked *p = xcalloc(1, sizeof *p);
+
+	p->req = req;
+	p->box = json_incref(box);
+	p->handler = handler;
+	snprintf(p->hex, sizeof p->hex, "%s", hex);
+	TAILQ_INSERT_TAIL(&s->parked, p, entry);
+	log_debug("'%s' waits for blob %.12s", amp_request_command(req), hex);
+}
+
+/* Blob hex's stream ended: what waited for it runs again. */
+static void
+session_unpark(struct session *s, const char *hex)
+{
+	struct parked *p, *next;
+
+	for (p = TAILQ_FIRST(&s->parked); p != NULL; p = next) {
+		next = TAILQ_NEXT(p, entry);
+		if (strcmp(p->hex, hex) != 0)
+			continue;
+		TAILQ_REMOVE(&s->parked, p, entry);
+		if (p->handler(p->req, p->box) == -1)
+			amp_fail(p->req, AMP_E_FAILED, "command '%s' failed",
+			    amp_request_command(p->req));
+		json_decref(p->box);
+		free(p);
+		/* The handler may have parked again: start over. */
+		next = TAILQ_FIRST(&s->parked);
+	}
+}
+
+/* The file a load names: its path, or the shipped blob installed in
+ * the session directory (caller frees). NULL when answered already or
+ * parked. */
+static char *
+load_file(struct session *s, struct amp_request *req, json_t *box,
+    const char **shown)
+{
+	const char *path = json_get_str(box, "path", NULL);
+	const char *hex = json_get_str(box, "sha256", NULL);
+	const char *name = json_get_str(box, "name", NULL);
+	struct ship_error err;
+	char *file;
+
+	if ((path != NULL) == (hex != NULL || name != NULL) ||
+	    (path == NULL && (hex == NULL || name == NULL))) {
+		amp_fail(req, AMP_E_BAD_ARGUMENT, "give 'path', or 'sha256' "
+		    "and 'name'");
+		return NULL;
+	}
+	if (path != NULL) {
+		*shown = path;
+		return xstrdup(path);
+	}
+	*shown = name;
+	if (blob_hex_ok(hex) && shipping_receiving(s->ship, hex)) {
+		session_park(s, req, box, session_load_again, hex);
+		return NULL;
+	}
+	if (shipping_install_suite(s->ship, hex, name, &file, &err) == -1) {
+		amp_fail(req, err.code, "%s", err.text);
+		return NULL;
+	}
+	return file;
+}
+
 static int
 session_load(struct amp_request *req, json_t *box)
 {
 	struct session *s = req_session(req);
-	const char *path = json_get_str(box, "path", "");
 	struct suite_error err;
 	struct suite *suite;
 	struct lister *l;
+	const char *shown;
+	char *file;
 	int handle;
 
 	if (session_refuse_before_hello(s, req))
 		return 0;
-	if ((suite = suite_load(path, host_get(), &err)) == NULL) {
+	if ((file = load_file(s, req, box, &shown)) == NULL)
+		return 0;
+	suite = suite_load(file, host_get(), &err);
+	free(file);
+	if (suite == NULL) {
 		amp_fail(req, err.code, "%s", err.text);
 		return 0;
 	}
@@ -290,8 +453,10 @@ session_load(struct amp_request *req, json_t *box)
 	runner_discard_output(s->runner);
 	s->suites = xreallocarray(s->suites, s->nsuites + 1,
 	    sizeof *s->suites);
+	s->shown = xreallocarray(s->shown, s->nsuites + 1, sizeof *s->shown);
 	handle = (int)s->nsuites;
-	s->suites[s->nsuites++] = suite;
+	s->suites[s->nsuites] = suite;
+	s->shown[s->nsuites++] = xstrdup(shown);
 	if (!json_get_bool(box, "list", 1)) {
 		amp_answer(req, load_answer(handle, suite));
 		return 0;
@@ -303,6 +468,17 @@ session_load(struct amp_request *req, json_t *box)
 	TAILQ_INSERT_TAIL(&s->listers, l, entry);
 	session_list_pump(s);
 	return 0;
+}
+
+/* A parked load, once its blob's stream ended. */
+static int
+session_load_again(struct amp_request *req, json_t *box)
+{
+	if (amp_request_conn(req) == NULL) {
+		amp_request_drop(req);
+		return 0;
+	}
+	return session_load(req, box);
 }
 
 /* An upper bound of the bytes a string takes in a JSON text. */
@@ -355,7 +531,7 @@ session_list_piece(struct session *s, struct lister *l)
 		l->next++;
 	}
 	amp_tell(s->conn, "suite_tests", json_pack("{s:s, s:I, s:o}",
-	    "suite", suite_path(l->suite), "first", (json_int_t)first,
+	    "suite", s->shown[l->handle], "first", (json_int_t)first,
 	    "tests", tests));
 	return l->next == count;
 }
@@ -595,17 +771,35 @@ session_answer_waiters(struct session *s)
 	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
 		TAILQ_REMOVE(&s->waiters, w, entry);
 		amp_answer(w->req, NULL);
-		if (w->shutdown && s->conn != NULL)
+		if (w->shutdown && s->conn != NULL) {
+			s->polite = 1;
 			amp_conn_close(s->conn, "shutdown", 1);
+		}
 		free(w);
 	}
 }
 
+/* A test whose test_started went out (in-process) still runs when the
+ * session drains: the manager counts it as running. */
 static int
 session_can_start(struct session *s)
 {
 	return s->conn != NULL && !amp_conn_closing(s->conn) &&
-	    !amp_conn_congested(s->conn) && !s->waiting_write;
+	    !amp_conn_congested(s->conn) && !s->waiting_write &&
+	    (!s->draining || s->start_sent);
+}
+
+/* Ends the session once nothing runs: what was sent goes out first. The
+ * batches not run are the manager's to give to others. */
+static void
+session_drain_check(struct session *s)
+{
+	if (!s->draining || s->conn == NULL || amp_conn_closing(s->conn) ||
+	    (s->runner != NULL && runner_busy(s->runner)) || s->start_sent)
+		return;
+	log_info("stopping: no test runs, closing the connection");
+	s->polite = 1;
+	amp_conn_close(s->conn, "the worker is stopping", 1);
 }
 
 static void
@@ -636,6 +830,7 @@ session_pump(struct session *s)
 	    !TAILQ_FIRST(&s->batches)->cancelled))
 		session_answer_waiters(s);
 	s->pumping = 0;
+	session_drain_check(s);
 }
 
 static void
@@ -716,9 +911,176 @@ session_ping(struct amp_request *req, json_t *box)
 	return 0;
 }
 
+/* ---- have, blob, ship --------------------------------------------------- */
+
+static const struct amp_arg have_args[] = {
+	{ "blobs", AMP_T_ARRAY, 0 },
+	{ NULL, 0, 0 }
+};
+
+static int
+session_have(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	struct ship_error err;
+	json_t *missing;
+
+	if (session_refuse_before_hello(s, req))
+		return 0;
+	missing = shipping_have(s->ship, json_object_get(box, "blobs"), &err);
+	if (missing == NULL)
+		amp_fail(req, err.code, "%s", err.text);
+	else
+		amp_answer(req, json_pack("{s:o}", "missing", missing));
+	return 0;
+}
+
+static const struct amp_arg blob_args[] = {
+	{ "stream", AMP_T_STRING, 0 },
+	{ "seq", AMP_T_INT, 0 },
+	{ "data", AMP_T_STRING, 0 },
+	{ "last", AMP_T_BOOL, 0 },
+	{ "size", AMP_T_INT, 1 },
+	{ NULL, 0, 0 }
+};
+
+static int
+session_blob(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	char ended[SHA256_HEX_LEN + 1];
+
+	if (!s->said_hello) {
+		log_warn("a blob chunk before hello; ignored");
+		return 0;
+	}
+	if (shipping_blob(s->ship, box, ended))
+		session_unpark(s, ended);
+	return 0;
+}
+
+static const struct amp_arg ship_args[] = {
+	{ "root", AMP_T_STRING, 0 },
+	{ "files", AMP_T_ARRAY, 0 },
+	{ NULL, 0, 0 }
+};
+
+static int	session_ship_again(struct amp_request *, json_t *);
+
+static int
+session_ship(struct amp_request *req, json_t *box)
+{
+	struct session *s = req_session(req);
+	json_t *files = json_object_get(box, "files");
+	struct ship_error err;
+	const char *hex;
+	uint64_t bytes;
+	size_t n;
+
+	if (session_refuse_before_hello(s, req))
+		return 0;
+	if ((hex = shipping_ship_waits(s->ship, files)) != NULL) {
+		session_park(s, req, box, session_ship_again, hex);
+		return 0;
+	}
+	if (shipping_ship(s->ship, json_get_str(box, "root", ""), files, &n,
+	    &bytes, &err) == -1) {
+		amp_fail(req, err.code, "%s", err.text);
+		return 0;
+	}
+	amp_answer(req, json_pack("{s:I, s:I}", "files", (json_int_t)n,
+	    "bytes", (json_int_t)bytes));
+	return 0;
+}
+
+static int
+session_ship_again(struct amp_request *req, json_t *box)
+{
+	if (amp_request_conn(req) == NULL) {
+		amp_request_drop(req);
+		return 0;
+	}
+	return session_ship(req, box);
+}
+
+/* ---- the worker's heartbeat --------------------------------------------- */
+
+static void
+session_ping_answered(struct amp_conn *c, json_t *answer,
+    const struct amp_error *err, void *arg)
+{
+	struct session *s = arg;
+
+	(void)c;
+	(void)answer;
+	s->pings_out--;
+	/* An error is an answer too: the manager is there to send it. */
+	if (err == NULL || strcmp(err->code, AMP_E_CONNECTION_LOST) != 0)
+		s->pings_missed = 0;
+}
+
+/*
+ * Every heartbeat: a tick with a ping outstanding and not a frame from
+ * the manager since the last tick is a ping missed; any frame counts as
+ * a sign of life, since a ping's answer may queue behind a long stream.
+ * SESSION_PINGS_MISSED of them in a row end the session, and with it the
+ * running test: the manager vanished or the link was cut, and the slot
+ * is wanted.
+ */
+static void
+session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint64_t frames;
+
+	(void)fd;
+	(void)what;
+	if (s->conn == NULL || amp_conn_closing(s->conn))
+		return;
+	amp_conn_counters(s->conn, &frames, NULL, NULL, NULL);
+	if (frames != s->frames_seen)
+		s->pings_missed = 0;
+	else if (s->pings_out > 0)
+		s->pings_missed++;
+	s->frames_seen = frames;
+	if (s->pings_missed >= SESSION_PINGS_MISSED) {
+		log_warn("the manager answered none of %d pings in %.1f s: "
+		    "ending the session", SESSION_PINGS_MISSED,
+		    SESSION_PINGS_MISSED * s->heartbeat);
+		s->exit_status = EXIT_INTERRUPTED;
+		amp_conn_close(s->conn, "heartbeat lost", 0);
+		return;
+	}
+	if (s->pings_out < SESSION_PINGS_MISSED) {
+		s->pings_out++;
+		amp_ask(s->conn, "ping", NULL, session_ping_answered, s);
+	}
+}
+
+static void
+session_heartbeat_start(struct session *s)
+{
+	struct timeval tv;
+
+	if (s->heartbeat <= 0)
+		return;
+	tv.tv_sec = (time_t)s->heartbeat;
+	tv.tv_usec = (suseconds_t)((s->heartbeat - (double)tv.tv_sec) * 1e6);
+	if (tv.tv_sec == 0 && tv.tv_usec == 0)
+		tv.tv_usec = 1;
+	s->heartbeat_ev = event_new(s->base, -1, EV_PERSIST,
+	    session_heartbeat_cb, s);
+	if (s->heartbeat_ev == NULL || event_add(s->heartbeat_ev, &tv) == -1)
+		fatalx("cannot start the heartbeat");
+	amp_conn_counters(s->conn, &s->frames_seen, NULL, NULL, NULL);
+}
+
 static const struct amp_command session_commands[] = {
 	{ "hello", session_hello, hello_args },
 	{ "load", session_load, load_args },
+	{ "have", session_have, have_args },
+	{ "blob", session_blob, blob_args },
+	{ "ship", session_ship, ship_args },
 	{ "run", session_run, run_args },
 	{ "cancel", session_cancel, NULL },
 	{ "ping", session_ping, NULL },
@@ -728,14 +1090,29 @@ static const struct amp_command session_commands[] = {
 
 /* ---- the connection ------------------------------------------------------- */
 
+/* Over TLS a close we chose says so (close_notify); a manager then sees
+ * an orderly end, not a cut. Only once everything was written. */
+static void
+session_close_notify(struct session *s, struct amp_conn *c)
+{
+	struct bufferevent *bev = amp_conn_bev(c);
+	SSL *ssl;
+
+	if (!s->ch->tls || !s->polite ||
+	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	SSL_shutdown(ssl);
+}
+
 static void
 session_on_close(struct amp_conn *c, const char *reason, void *ctx)
 {
 	struct session *s = ctx;
 
-	(void)c;
-	if (!s->shutting_down)
+	if (!s->shutting_down && !s->draining)
 		log_debug("manager connection closed: %s", reason);
+	session_close_notify(s, c);
 	s->conn = NULL;
 	event_base_loopbreak(s->base);
 }
@@ -754,12 +1131,28 @@ static const struct amp_conn_cbs session_cbs = {
 	session_on_close, session_on_drain
 };
 
+/*
+ * --stdio: SIGTERM, SIGINT and SIGHUP end the worker at once, killing
+ * the running test. A daemon's session: SIGTERM (the daemon stopping)
+ * lets the running test finish and its result go out, then closes;
+ * SIGINT ends it at once; SIGHUP is the daemon's (its logs), not ours.
+ */
 static void
 session_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct session *s = arg;
 
 	(void)what;
+	if (s->ch->daemon && sig == SIGHUP)
+		return;
+	if (s->ch->daemon && sig == SIGTERM) {
+		if (!s->draining)
+			log_info("the daemon is stopping: finishing the "
+			    "running test");
+		s->draining = 1;
+		session_drain_check(s);
+		return;
+	}
 	log_info("signal %d: exiting", (int)sig);
 	s->exit_status = EXIT_INTERRUPTED;
 	event_base_loopbreak(s->base);
@@ -803,25 +1196,6 @@ stdio_channel(int *in, int *out)
 	return 0;
 }
 
-static struct amp_conn *
-session_connect(struct session *s)
-{
-	struct bufferevent *in, *out;
-
-	in = bufferevent_socket_new(s->base, s->in_fd, BEV_OPT_CLOSE_ON_FREE);
-	if (in == NULL)
-		return NULL;
-	if (s->out_fd == s->in_fd)
-		return amp_conn_new(in, session_commands, &session_cbs, s);
-	out = bufferevent_socket_new(s->base, s->out_fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (out == NULL) {
-		bufferevent_free(in);
-		return NULL;
-	}
-	return amp_conn_new_split(in, out, session_commands, &session_cbs, s);
-}
-
 static void
 session_events(struct session *s)
 {
@@ -848,6 +1222,7 @@ session_free(struct session *s)
 	struct batch *b;
 	struct lister *l;
 	struct waiter *w;
+	struct parked *p;
 	size_t i;
 
 	/* Kills and reaps a test still running: nobody is left to tell. */
@@ -868,46 +1243,113 @@ session_free(struct session *s)
 		amp_request_drop(w->req);
 		free(w);
 	}
-	for (i = 0; i < s->nsuites; i++)
+	while ((p = TAILQ_FIRST(&s->parked)) != NULL) {
+		TAILQ_REMOVE(&s->parked, p, entry);
+		amp_request_drop(p->req);
+		json_decref(p->box);
+		free(p);
+	}
+	for (i = 0; i < s->nsuites; i++) {
 		suite_free(s->suites[i]);
+		free(s->shown[i]);
+	}
 	free(s->suites);
+	free(s->shown);
 	for (i = 0; i < DM_NELEM(s->signals); i++)
 		if (s->signals[i] != NULL)
 			event_free(s->signals[i]);
+	if (s->heartbeat_ev != NULL)
+		event_free(s->heartbeat_ev);
 	event_free(s->pump_ev);
 	event_free(s->write_ev);
 }
 
+/* What the session needs before the first frame: its directories, the
+ * cache, and for a daemon's session the session directory as the
+ * current one. */
+static void
+session_prepare(struct session *s, const struct session_channel *ch)
+{
+	char why[512];
+
+	signal(SIGPIPE, SIG_IGN);
+	env_become_subreaper();
+	if ((s->ship = shipping_new(ch->cache_dir, ch->cache_limit, why,
+	    sizeof why)) == NULL)
+		fatalx("%s", why);
+	/* The tests' temporary directory goes in the private one too: a
+	 * worker that is killed leaves one directory behind, not two. */
+	setenv("TMPDIR", shipping_private_dir(s->ship), 1);
+	if (workdir_create(why, sizeof why) == -1)
+		fatalx("%s", why);
+	if (ch->daemon && shipping_enter(s->ship) == -1)
+		fatal("cannot enter %s", shipping_session_dir(s->ship));
+	if ((s->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) == -1)
+		fatal("/dev/null");
+}
+
 int
-session_stdio_main(void)
+session_serve(const struct session_channel *ch)
 {
 	struct session s;
-	char why[256];
 
 	memset(&s, 0, sizeof s);
 	TAILQ_INIT(&s.batches);
 	TAILQ_INIT(&s.listers);
 	TAILQ_INIT(&s.waiters);
-	if (stdio_channel(&s.in_fd, &s.out_fd) == -1)
-		fatal("cannot set up the channel on fds 0 and 1");
-	signal(SIGPIPE, SIG_IGN);
-	env_become_subreaper();
-	if (workdir_create(why, sizeof why) == -1)
-		fatalx("%s", why);
-	if ((s.base = event_base_new()) == NULL)
-		fatalx("cannot create an event base");
+	TAILQ_INIT(&s.parked);
+	s.ch = ch;
+	s.base = ch->base;
+	s.in_fd = ch->in_fd;
+	s.out_fd = ch->out_fd;
+	session_prepare(&s, ch);
 	session_events(&s);
-	if ((s.conn = session_connect(&s)) == NULL)
-		fatalx("cannot create the manager connection");
-	amp_conn_set_name(s.conn, "manager");
+	if (ch->out == ch->in)
+		s.conn = amp_conn_new(ch->in, session_commands, &session_cbs,
+		    &s);
+	else
+		s.conn = amp_conn_new_split(ch->in, ch->out, session_commands,
+		    &session_cbs, &s);
+	amp_conn_set_name(s.conn, ch->peer != NULL ? ch->peer : "manager");
+	/* TLS authenticated the manager already; and a daemon may have
+	 * read its first frames into the bufferevent before forking us. */
+	if (ch->tls)
+		amp_conn_set_limit(s.conn, FRAME_LIMIT_DEFAULT);
+	amp_conn_pause(s.conn);
+	amp_conn_resume(s.conn);
 	event_base_dispatch(s.base);
 	if (s.conn != NULL)
 		amp_conn_close(s.conn, "worker exiting", 0);
 	/* Lets a closing connection finish and free itself. */
 	event_base_loop(s.base, EVLOOP_NONBLOCK);
 	session_free(&s);
-	event_base_free(s.base);
 	env_kill_adopted();
+	shipping_free(s.ship);
 	workdir_remove();
+	close(s.devnull);
 	return s.exit_status;
+}
+
+int
+session_stdio_main(const char *cache_dir, uint64_t cache_limit)
+{
+	struct session_channel ch;
+	int rc;
+
+	memset(&ch, 0, sizeof ch);
+	ch.cache_dir = cache_dir;
+	ch.cache_limit = cache_limit;
+	if (stdio_channel(&ch.in_fd, &ch.out_fd) == -1)
+		fatal("cannot set up the channel on fds 0 and 1");
+	if ((ch.base = event_base_new()) == NULL)
+		fatalx("cannot create an event base");
+	ch.in = bufferevent_socket_new(ch.base, ch.in_fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	ch.out = ch.out_fd == ch.in_fd ? ch.in : bufferevent_socket_new(
+	    ch.base, ch.out_fd, BEV_OPT_CLOSE_ON_FREE);
+	if (ch.in == NULL || ch.out == NULL)
+		fatalx("cannot create the manager connection");
+	rc = session_serve(&ch);
+	event_base_free(ch.base);
+	return rc;
 }

@@ -5,8 +5,10 @@
  * lastword.c; host.c and host.h, shared with the box helper, and box.h,
  * what the worker and the helper say to each other), the
  * worker's temporary directory and environment (env.c), the protocol
- * session behind --stdio (session.c, tells.c) and the debugging command
- * line (cli.c). blobcache.h is the blob cache's own.
+ * session behind --stdio and behind each of a daemon's connections
+ * (session.c, tells.c), what managers ship (shipping.c, blobcache.c),
+ * the --listen daemon (daemon.c, daemon-net.c, daemon-slots.c) and the
+ * debugging command line (cli.c).
  *
  * Everything else in the folder is static. Nothing here may let a test
  * take the worker down by anything but a crash in in-process mode.
@@ -303,6 +305,9 @@ void	lastword_disarm(void);
 int		 workdir_create(char *why, size_t whylen);
 const char	*workdir_path(void);
 void		 workdir_remove(void);
+/* Removes path and everything under it, whatever the permissions, never
+ * following a symbolic link. */
+void		 env_remove_tree(const char *path);
 /* Sets DISTMGR_WORKER, DISTMGR_WORKER_COUNT, DISTMGR_RUN_ID and TMPDIR
  * for the tests to come. */
 void		 env_set_worker(const char *worker_id, long long count,
@@ -313,11 +318,213 @@ void		 env_kill_adopted(void);
 /* Makes this process the reaper of its descendants' orphans. */
 void		 env_become_subreaper(void);
 
-/* ---- session.c: the protocol over --stdio ------------------------------ */
+/* ---- session.c: the protocol, over --stdio or a daemon's connection ---- */
 
-/* Serves the manager on fds 0 and 1 until it closes the connection or
- * says shutdown. Returns the exit status. */
-int	session_stdio_main(void);
+struct bufferevent;
+
+/* Where a session's manager is, and how it got there. */
+struct session_channel {
+	struct event_base	*base;		/* borrowed */
+	struct bufferevent	*in, *out;	/* taken; out may be in */
+	int			 in_fd, out_fd;	/* theirs, kept from tests */
+	int			 tls;		/* TLS authenticated the peer:
+						   trusted at once; nothing
+						   written behind the bev */
+	int			 daemon;	/* a daemon's session: SIGTERM
+						   drains; tests run in the
+						   session directory */
+	const char		*peer;		/* for logs; NULL: "manager" */
+	const char		*cache_dir;	/* NULL: no shared cache */
+	uint64_t		 cache_limit;	/* bytes; 0: none */
+};
+
+/* Serves the manager until it closes the connection, says shutdown, or
+ * stops answering the heartbeat; frames already in ch->in's input are
+ * read first. Returns the exit status. */
+int	session_serve(const struct session_channel *ch);
+/* --stdio: the same on fds 0 and 1. */
+int	session_stdio_main(const char *cache_dir, uint64_t cache_limit);
+
+/* ---- blobcache.c: the content-addressed cache of shipped files -------- */
+
+#define BLOB_PATH_MAX		1024	/* bytes in a shipped relative path */
+#define BLOB_TMP_STALE		3600	/* seconds before a tmp file is junk */
+#define BLOB_CACHE_DEFAULT	(1024ull * 1024 * 1024)	/* 1 GiB */
+
+struct blobcache;
+struct blob_writer;
+
+/* Opens (creating) DIR/blobs; limit in bytes, 0 for none. */
+struct blobcache *blobcache_open(const char *dir, uint64_t limit, char *why,
+	    size_t whylen);
+void	 blobcache_close(struct blobcache *);
+const char *blobcache_dir(const struct blobcache *);
+/* Is the blob here? Marks it used. */
+int	 blobcache_has(struct blobcache *, const char *hex);
+/* Receiving a blob: size bytes announced, checked against the hash at
+ * commit; nothing is visible to others before a successful commit. */
+struct blob_writer *blobcache_begin(struct blobcache *, const char *hex,
+	    uint64_t size, char *why, size_t whylen);
+int	 blob_writer_write(struct blob_writer *, const void *data, size_t len,
+	    char *why, size_t whylen);
+/* Frees the writer whatever happens; -1 names what was wrong (a
+ * corrupted transfer names both hashes). */
+int	 blob_writer_commit(struct blob_writer *, char *why, size_t whylen);
+void	 blob_writer_abort(struct blob_writer *);
+/* Copies blob hex to relpath under the directory rootfd, with mode,
+ * creating directories; relpath is checked with ship_path_ok. */
+int	 blobcache_install(struct blobcache *, const char *hex, int rootfd,
+	    const char *relpath, mode_t mode, char *why, size_t whylen);
+/* Removes least recently used blobs past the limit and stale temporary
+ * files; returns the bytes the cache holds after. */
+uint64_t blobcache_evict(struct blobcache *);
+
+/* Is hex 64 lowercase hex digits? */
+int	 blob_hex_ok(const char *hex);
+/* Is path a relative path without empty, "." or ".." components? */
+int	 ship_path_ok(const char *path, char *why, size_t whylen);
+
+/* ---- shipping.c: blobs, shipped files, the session directory ----------- */
+
+/* Errors, as distmgr-protocol(7) names them. */
+#define SHIP_E_NEED_BLOB	"NEED_BLOB"
+#define SHIP_E_BLOB_CORRUPT	"BLOB_CORRUPT"
+#define SHIP_E_BAD_PATH		"BAD_PATH"
+/* Files per ship ask (distmgr-protocol(7)). */
+#define SHIP_FILES_MAX		1000
+/* Blobs received at once. */
+#define SHIP_STREAMS_MAX	8
+
+struct shipping;
+struct ship_error {
+	const char	*code;		/* SHIP_E_* or AMP_E_* */
+	char		 text[600];	/* a sentence for humans */
+};
+
+/* The cache a worker uses unless told: $CACHE_DIRECTORY (systemd's),
+ * $XDG_CACHE_HOME/distworker, or ~/.cache/distworker. -1 if none. */
+int	 shipping_cache_default(char *buf, size_t len);
+/* Creates this process's private directory under $TMPDIR, with the
+ * session directory in it, and opens the blob cache at cache_dir (NULL:
+ * none; when it cannot be opened, a private store serves instead). NULL
+ * with a sentence in why. */
+struct shipping *shipping_new(const char *cache_dir, uint64_t limit,
+	    char *why, size_t whylen);
+/* Removes the private directory (only in the process that made it). */
+void	 shipping_free(struct shipping *);
+const char *shipping_session_dir(const struct shipping *);
+/* The private directory itself, removed with the worker. */
+const char *shipping_private_dir(const struct shipping *);
+/* Is the shared cache in use (hello's "cache")? */
+int	 shipping_has_cache(const struct shipping *);
+/* hello's chdir: an absolute directory, or one under the session
+ * directory, made if missing. -1 with err. */
+int	 shipping_chdir(struct shipping *, const char *dir,
+	    struct ship_error *err);
+/* Makes the session directory the current one. */
+int	 shipping_enter(struct shipping *);
+/* have: the hashes of blobs not in the cache (caller owns the array);
+ * NULL with err for a malformed entry. */
+json_t	*shipping_have(struct shipping *, json_t *blobs,
+	    struct ship_error *err);
+/* A blob chunk. Returns 1 when the blob's stream ended, well or not
+ * (its hash is then in ended), 0 else. Failures are kept, for the load
+ * or ship that wants the blob. */
+int	 shipping_blob(struct shipping *, json_t *chunk,
+	    char ended[SHA256_HEX_LEN + 1]);
+/* Is blob hex on its way (a stream begun, not ended)? */
+int	 shipping_receiving(struct shipping *, const char *hex);
+/* The first blob files names that is on its way, or NULL. */
+const char *shipping_ship_waits(struct shipping *, json_t *files);
+/* load by sha256: installs the blob in the session directory as name
+ * and gives its path (caller frees). -1 with err: NEED_BLOB,
+ * BLOB_CORRUPT, BAD_ARGUMENT, FAILED. */
+int	 shipping_install_suite(struct shipping *, const char *hex,
+	    const char *name, char **path, struct ship_error *err);
+/* ship: checks every entry, then that every blob is here, then installs
+ * them under root. -1 with err, and nothing installed unless the error
+ * came while installing. */
+int	 shipping_ship(struct shipping *, const char *root, json_t *files,
+	    size_t *nfiles, uint64_t *bytes, struct ship_error *err);
+
+/* ---- daemon.c, daemon-net.c, daemon-slots.c: distworker --listen ------- */
+
+/* Defaults of the daemon's options (distworker(8)). */
+#define DAEMON_GRACE_DEFAULT		30.0	/* seconds */
+#define DAEMON_HANDSHAKE_DEFAULT	10.0	/* seconds */
+#define DAEMON_UNAUTH_DEFAULT		64	/* connections */
+/* Authenticated connections that may wait for a slot at once. */
+#define DAEMON_WAITING_MAX		1024
+
+struct daemon_options {
+	const char	*listen;	/* ADDR:PORT */
+	int		 jobs;		/* slots */
+	const char	*tls_cert, *tls_key, *tls_ca;	/* all or none */
+	const char	*cache_dir;	/* NULL: shipping_cache_default */
+	uint64_t	 cache_limit;	/* bytes; 0: none */
+	const char	*log;		/* a file, "syslog", or NULL */
+	const char	*pidfile;
+	const char	*user;
+	int		 foreground;
+	double		 grace;
+	double		 handshake_timeout;
+	int		 max_unauth;
+	int		 verbose;
+};
+
+/* Runs the daemon; returns the exit status (4 for a usage error such as
+ * a non-loopback address without TLS, 3 when it cannot start). */
+int	 daemon_main(const struct daemon_options *);
+
+/* Internal to the daemon's files. */
+struct addrinfo;
+struct ssl_ctx_st;
+struct dnet;
+struct dconn;
+struct dnet_config {
+	double	 handshake_timeout;
+	int	 max_unauth;
+	/* A connection's hello came: it wants a slot. */
+	void	(*ready)(void *ctx, struct dconn *, const char *run_id);
+	/* A connection waiting for a slot closed. */
+	void	(*gone)(void *ctx, struct dconn *);
+	void	*ctx;
+};
+/* ADDR:PORT, [ADDR]:PORT, or :PORT for every address; *loopback says
+ * whether every address found is a loopback one. */
+int	 dnet_resolve(const char *spec, struct addrinfo **res,
+	    int *loopback, char *why, size_t whylen);
+struct dnet *dnet_new(struct event_base *, struct ssl_ctx_st *tls,
+	    const struct dnet_config *);
+int	 dnet_listen(struct dnet *, const struct addrinfo *, char *why,
+	    size_t whylen);
+void	 dnet_stop_listening(struct dnet *);
+/* Closes every connection no session holds (those waiting: gone()). */
+void	 dnet_close_all(struct dnet *, const char *why);
+void	 dnet_free(struct dnet *);
+struct bufferevent *dnet_child_keep(struct dnet *, struct dconn *keep,
+	    int *fd);
+const char *dconn_peer(const struct dconn *);
+void	 dconn_close(struct dconn *, const char *why);
+void	 dconn_quiesce(struct dconn *);
+void	 dconn_handed_off(struct dconn *);
+
+/* The slots and the fair queue in front of them. */
+struct slots;
+struct slots *slots_new(int total);
+void	 slots_free(struct slots *);
+/* item waits for a slot, for the run run_id. */
+void	 slots_wait(struct slots *, const char *run_id, void *item);
+/* A waiting item that went away; -1 if it was not waiting. */
+int	 slots_forget(struct slots *, void *item);
+/* The item that gets a free slot now, counted as running for its run
+ * (*run_id, valid until the next call); NULL if none. */
+void	*slots_grant(struct slots *, const char **run_id);
+/* A session of run_id ended: its slot is free. */
+void	 slots_release(struct slots *, const char *run_id);
+int	 slots_busy(const struct slots *);
+size_t	 slots_waiting(const struct slots *);
+int	 slots_running(const struct slots *, const char *run_id);
 
 /* ---- cli.c: the debugging command line --------------------------------- */
 

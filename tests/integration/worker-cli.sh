@@ -23,7 +23,7 @@ is "$OUT" "distworker 0.1.0 (protocol 1, suite ABI 1)" "--version names protocol
 
 run 10 "$W"
 is "$RC" 4 "no mode is a usage error"
-like "$ERR" "distworker: say --stdio, --list or --run" "no mode says what to say"
+like "$ERR" "distworker: say --stdio, --listen, --list or --run" "no mode says what to say"
 like "$ERR" "Try 'distworker --help'." "a usage error points at --help"
 
 run 10 "$W" --bogus

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "blobcache.h"
+#include "worker.h"
 
 static char dir[64];
 

@@ -4,7 +4,9 @@
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "manager.h"
@@ -183,6 +185,221 @@ START_TEST(test_mistakes)
 }
 END_TEST
 
+/* --tx and the slots they make: ids, specs, host groups. */
+START_TEST(test_tx)
+{
+	struct opt_slot *sl;
+	int n, ng;
+
+	ck_assert_int_eq(parse("--tx 2*popen --tx ssh=ci@farm2:2222//id=big "
+	    "--tx 3*exec=srun distworker --stdio s.so"), OPT_BAD);
+	ck_assert_int_eq(parse("--tx 2*popen --tx ssh=ci@farm2:2222//id=big "
+	    "--tx 3*tcp=localhost:7700 s.so"), OPT_RUN);
+	ck_assert_uint_eq(o.ntx, 3);
+	ck_assert_int_eq(opt_nworkers(&o), 6);
+	sl = opt_slots(&o, &n, &ng, why, sizeof why);
+	ck_assert_ptr_nonnull(sl);
+	ck_assert_int_eq(n, 6);
+	ck_assert_int_eq(ng, 3);
+	ck_assert_str_eq(sl[0].id, "w0");
+	ck_assert_str_eq(sl[0].spec, "popen");
+	ck_assert_str_eq(sl[2].id, "big");
+	ck_assert_str_eq(sl[2].spec, "ssh=ci@farm2:2222//id=big");
+	ck_assert_str_eq(sl[3].id, "w3");
+	ck_assert_str_eq(sl[5].spec, "tcp=localhost:7700");
+	ck_assert_int_eq(sl[1].group, 0);
+	ck_assert_int_eq(sl[2].group, 1);
+	ck_assert_int_eq(sl[5].group, 2);
+	ck_assert_int_eq(sl[5].tx->kind, TX_TCP);
+	free(sl);
+	opt_free(&o);
+
+	/* -j adds its local workers first, as one group; -j alone makes a
+	 * group of each (--dist each runs on every worker, as before). */
+	ck_assert_int_eq(parse("-j 2 --tx 2*popen//id=x s.so"), OPT_RUN);
+	sl = opt_slots(&o, &n, &ng, why, sizeof why);
+	ck_assert_int_eq(n, 4);
+	ck_assert_int_eq(ng, 2);
+	ck_assert_str_eq(sl[2].id, "x-0");
+	ck_assert_str_eq(sl[3].id, "x-1");
+	ck_assert_int_eq(sl[1].group, 0);
+	ck_assert_int_eq(sl[3].group, 1);
+	free(sl);
+	opt_free(&o);
+	ck_assert_int_eq(parse("-j 3 s.so"), OPT_RUN);
+	sl = opt_slots(&o, &n, &ng, why, sizeof why);
+	ck_assert_int_eq(n, 3);
+	ck_assert_int_eq(ng, 3);
+	free(sl);
+	/* --tx alone: no local workers beside it; --dist no: one. */
+	ck_assert_int_eq(parse("--tx 4*tcp=127.0.0.1:7 --dist no s.so"),
+	    OPT_RUN);
+	ck_assert_int_eq(opt_nworkers(&o), 1);
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tx 4*tcp=127.0.0.1:7 s.so"), OPT_RUN);
+	ck_assert_int_eq(opt_nworkers(&o), 4);
+	opt_free(&o);
+
+	ck_assert_int_eq(parse("--tx popen//id=w1 -j 2 s.so"), OPT_RUN);
+	ck_assert_ptr_null(opt_slots(&o, &n, &ng, why, sizeof why));
+	ck_assert_str_eq(why, "two workers would be called 'w1': give another "
+	    "//id=");
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tx popen//id=a/b s.so"), OPT_RUN);
+	ck_assert_ptr_null(opt_slots(&o, &n, &ng, why, sizeof why));
+	opt_free(&o);
+
+	ck_assert_int_eq(parse("--tx 2*rsh=x s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "bad --tx '2*rsh=x': unknown kind 'rsh' (popen, "
+	    "ssh, tcp, exec)");
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tx popen -j 0 s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "-j 0 (one local worker, no distribution) cannot "
+	    "go with --tx");
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tx tcp=10.0.0.2:7700 s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "--tx tcp=10.0.0.2:7700: beyond loopback a daemon "
+	    "is reached over TLS only (--tls-cert, --tls-key, --tls-ca)");
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tls-cert c.pem --tls-key k.pem s.so"),
+	    OPT_BAD);
+	ck_assert_str_eq(why, "--tls-cert, --tls-key and --tls-ca go together");
+	ck_assert_int_eq(parse("--tx tcp=10.0.0.2:7700 --tls-cert c --tls-key k "
+	    "--tls-ca a --ship d1 --ship d2 --ship-ignore *.o s.so"), OPT_RUN);
+	ck_assert_uint_eq(o.nship, 2);
+	ck_assert_str_eq(o.ship[1], "d2");
+	ck_assert_str_eq(o.ship_ignore[0], "*.o");
+	ck_assert_str_eq(o.tls_ca, "a");
+	opt_free(&o);
+	ck_assert_int_eq(parse("--tx 1000*popen --tx 1000*popen --tx 1000*popen --tx 1000*popen --tx 1000*popen s.so"),
+	    OPT_BAD);
+	ck_assert_str_eq(why, "at most 4096 workers, not 5000");
+	opt_free(&o);
+}
+END_TEST
+
+static const char *
+conf_file(const char *text)
+{
+	static char path[64];
+	FILE *fp;
+	int fd;
+
+	snprintf(path, sizeof path, "/tmp/dmopt.XXXXXX");
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* The config file: lists add up, the command line overrides, mistakes
+ * name the file and the line. */
+START_TEST(test_config)
+{
+	char line[512];
+	const char *path;
+
+	path = conf_file("# the farm\ntx = 2*ssh=farm2\ndist = each\n"
+	    "timeout = 30\nship = data\nship-ignore = *.o\nexitfirst = yes\n"
+	    "no-fork = no\nff = no\njobs = 2\nkeyword = math\n");
+	snprintf(line, sizeof line, "--config %s --tx popen --timeout 5 "
+	    "--ship more s.so", path);
+	ck_assert_int_eq(parse(line), OPT_RUN);
+	ck_assert_uint_eq(o.ntx, 2);
+	ck_assert_str_eq(o.tx[0]->text, "2*ssh=farm2");
+	ck_assert_str_eq(o.tx[1]->text, "popen");
+	ck_assert_int_eq(o.dist, DIST_EACH);
+	ck_assert(o.timeout == 5);
+	ck_assert_uint_eq(o.nship, 2);
+	ck_assert_str_eq(o.ship[0], "data");
+	ck_assert_str_eq(o.ship[1], "more");
+	ck_assert_uint_eq(o.maxfail, 1);
+	ck_assert_int_eq(o.boxed, 1);
+	ck_assert_int_eq(o.ff, 0);
+	ck_assert_int_eq(o.jobs, 2);
+	ck_assert_str_eq(o.kexpr, "math");
+	ck_assert_int_eq(opt_nworkers(&o), 5);
+	opt_free(&o);
+	snprintf(line, sizeof line, "--config %s --no-config s.so", path);
+	ck_assert_int_eq(parse(line), OPT_RUN);
+	ck_assert_uint_eq(o.ntx, 0);
+	opt_free(&o);
+	unlink(path);
+
+	path = conf_file("tx = popen\n\ntimeout = soon\n");
+	snprintf(line, sizeof line, "--config %s s.so", path);
+	ck_assert_int_eq(parse(line), OPT_BAD);
+	snprintf(line, sizeof line, "%s:3: --timeout wants a number of at "
+	    "least 0, not 'soon'", path);
+	ck_assert_str_eq(why, line);
+	opt_free(&o);
+	unlink(path);
+
+	path = conf_file("colour-scheme = dark\n");
+	snprintf(line, sizeof line, "--config=%s s.so", path);
+	ck_assert_int_eq(parse(line), OPT_BAD);
+	ck_assert_msg(strstr(why, ":1: unknown setting 'colour-scheme'") !=
+	    NULL, "%s", why);
+	opt_free(&o);
+	unlink(path);
+
+	path = conf_file("help = yes\n");
+	snprintf(line, sizeof line, "--config %s s.so", path);
+	ck_assert_int_eq(parse(line), OPT_BAD);
+	ck_assert_msg(strstr(why, ":1: 'help' cannot be set in a config "
+	    "file") != NULL, "%s", why);
+	opt_free(&o);
+	unlink(path);
+
+	path = conf_file("exitfirst = perhaps\ntx = bogus\n");
+	snprintf(line, sizeof line, "--config %s s.so", path);
+	ck_assert_int_eq(parse(line), OPT_BAD);
+	ck_assert_msg(strstr(why, ":1: exitfirst wants yes or no, not "
+	    "'perhaps'") != NULL, "%s", why);
+	opt_free(&o);
+	unlink(path);
+
+	path = conf_file("tx = bogus\n");
+	snprintf(line, sizeof line, "--config %s s.so", path);
+	ck_assert_int_eq(parse(line), OPT_BAD);
+	ck_assert_msg(strstr(why, ":1: bad --tx 'bogus': unknown kind") !=
+	    NULL, "%s", why);
+	opt_free(&o);
+	unlink(path);
+
+	ck_assert_int_eq(parse("--config /nonexistent/d.conf s.so"), OPT_BAD);
+	ck_assert_str_eq(why, "/nonexistent/d.conf: No such file or directory");
+	opt_free(&o);
+}
+END_TEST
+
+/* ./distmgr.conf is read when it is there, unless --no-config. */
+START_TEST(test_config_default)
+{
+	char dir[] = "/tmp/dmoptd.XXXXXX", old[512];
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(getcwd(old, sizeof old));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chdir(dir), 0);
+	ck_assert_int_eq(parse("s.so"), OPT_RUN);
+	ck_assert_ptr_null(o.conf);
+	fp = fopen("distmgr.conf", "w");
+	fputs("reruns = 2\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(parse("s.so"), OPT_RUN);
+	ck_assert_int_eq(o.reruns, 2);
+	opt_free(&o);
+	ck_assert_int_eq(parse("--no-config s.so"), OPT_RUN);
+	ck_assert_int_eq(o.reruns, 0);
+	opt_free(&o);
+	unlink("distmgr.conf");
+	ck_assert_int_eq(chdir(old), 0);
+	rmdir(dir);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -194,6 +411,9 @@ main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_mistakes);
+	tcase_add_test(tc, test_tx);
+	tcase_add_test(tc, test_config);
+	tcase_add_test(tc, test_config_default);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -47,6 +47,7 @@ struct sim {
 	uint32_t	*reported;	/* per unit: final results seen */
 	enum outcome	(*outcome_of)(uint32_t unit, int attempt);
 	uint32_t	*attempts;
+	int		*by;		/* per unit: the slot of its result */
 	uint32_t	 nunits;
 	size_t		 batches;
 };
@@ -74,6 +75,7 @@ sim_init(struct sim *m, const struct sched_config *cfg, uint32_t n,
 	m->nunits = sched_nunits(m->s);
 	m->reported = xcalloc(m->nunits, sizeof *m->reported);
 	m->attempts = xcalloc(m->nunits, sizeof *m->attempts);
+	m->by = xcalloc(m->nunits, sizeof *m->by);
 	m->outcome_of = all_pass;
 	for (w = 0; w < m->nw; w++) {
 		m->w[w].cap = (size_t)m->nunits * 4 + 16;
@@ -96,6 +98,7 @@ sim_free(struct sim *m)
 	sched_free(m->s);
 	free(m->reported);
 	free(m->attempts);
+	free(m->by);
 }
 
 static void
@@ -163,6 +166,7 @@ sim_step(struct sim *m, int w, double t)
 	o = m->outcome_of(u, (int)m->attempts[u]++);
 	if (sched_result(m->s, w, u, o, t, &fin) == SCHED_FINAL)
 		m->reported[u]++;
+	m->by[u] = w;
 	if (sw->bend[sw->qh])
 		sched_batch_done(m->s, w, t);
 	sw->qh++;
@@ -209,7 +213,7 @@ sim_assert_once(const struct sim *m)
 static struct sched_config
 cfg_load(int nslots)
 {
-	struct sched_config c = { 0, nslots, 0, 0, fails };
+	struct sched_config c = { 0, nslots, 0, 0, fails, 0, NULL };
 
 	return c;
 }
@@ -541,11 +545,108 @@ START_TEST(test_dist_each)
 	sim_run(&m);
 	sim_assert_once(&m);
 	for (u = 0; u < 30; u++)
-		per[sched_unit_slot(m.s, u)]++;
+		per[sched_unit_group(m.s, u)]++;
 	ck_assert_uint_eq(per[0], 10);
 	ck_assert_uint_eq(per[2], 10);
 	ck_assert_uint_eq(sched_unit_of(m.s, 2, 4), 24);
 	ck_assert_uint_eq(sched_unit_test(m.s, 24), 4);
+	sim_free(&m);
+}
+END_TEST
+
+/* --dist each over host groups: every test once per group, run by the
+ * slots of that group only, shared among them. */
+START_TEST(test_dist_each_groups)
+{
+	static const int group[4] = { 0, 0, 1, 1 };
+	struct sched_config c = cfg_load(4);
+	double dur[10];
+	struct sim m;
+	uint32_t u, per[4] = { 0 };
+	int i;
+
+	c.each = 1;
+	c.ngroups = 2;
+	c.group = group;
+	for (i = 0; i < 10; i++)
+		dur[i] = 0.01;
+	sim_init(&m, &c, 10, dur, NULL, NULL);
+	ck_assert_uint_eq(m.nunits, 20);
+	ck_assert_int_eq(sched_ngroups(m.s), 2);
+	ck_assert_uint_eq(sched_unit_of(m.s, 3, 4), 14);
+	ck_assert_uint_eq(sched_unit_of(m.s, 1, 4), 4);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (u = 0; u < 20; u++) {
+		ck_assert_int_eq(group[m.by[u]], sched_unit_group(m.s, u));
+		per[m.by[u]]++;
+	}
+	/* Both slots of each group took a share. */
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_gt(per[i], 0);
+	sim_free(&m);
+
+	/* A group of no slots, or a slot in no group, is refused. */
+	c.ngroups = 5;
+	ck_assert_ptr_null(sched_new(&c, 10, NULL, NULL));
+}
+END_TEST
+
+/* A worker 10 ms away running 0.2 ms tests: with its round trip known it
+ * is kept busy; without, it idles a round trip per batch. */
+START_TEST(test_rtt_keeps_far_workers_busy)
+{
+	static double dur[4000];
+	struct sched_config c = cfg_load(2);
+	struct sim m;
+	double blind, aware;
+	int i, rtt;
+
+	for (i = 0; i < 4000; i++)
+		dur[i] = 0.0002;
+	for (rtt = 0; rtt < 2; rtt++) {
+		sim_init(&m, &c, 4000, dur, NULL, NULL);
+		m.lat = 0.010;
+		if (rtt) {
+			sched_set_rtt(m.s, 0, 0.010);
+			sched_set_rtt(m.s, 1, 0.010);
+		}
+		if (rtt)
+			aware = sim_run(&m);
+		else
+			blind = sim_run(&m);
+		sim_assert_once(&m);
+		sim_free(&m);
+	}
+	/* The ideal is 0.4 s, plus the first batch's way out. */
+	ck_assert_msg(aware < 0.4 * 1.15, "makespan %.3f s with the round "
+	    "trip known, ideal 0.4", aware);
+	ck_assert_msg(blind > aware * 1.15, "without the round trip %.3f s, "
+	    "with %.3f s", blind, aware);
+}
+END_TEST
+
+/* A round trip measured too long (a busy daemon answering late) must not
+ * make the first tests look free and hand one worker everything. */
+START_TEST(test_rtt_overestimated)
+{
+	double dur[40];
+	struct sched_config c = cfg_load(3);
+	struct sim m;
+	uint32_t per[3] = { 0 }, u;
+	double span;
+	int i;
+
+	for (i = 0; i < 40; i++)
+		dur[i] = 0.1;
+	sim_init(&m, &c, 40, dur, NULL, NULL);
+	sched_set_rtt(m.s, 1, 0.3);
+	span = sim_run(&m);
+	sim_assert_once(&m);
+	for (u = 0; u < 40; u++)
+		per[m.by[u]]++;
+	ck_assert_msg(per[1] <= 16, "worker 1 ran %u of 40", per[1]);
+	ck_assert_msg(span < 1.4 * 1.25, "makespan %.3f s, ideal 1.4", span);
 	sim_free(&m);
 }
 END_TEST
@@ -633,6 +734,9 @@ main(void)
 	tcase_add_test(tc, test_maxfail_stops_and_drains);
 	tcase_add_test(tc, test_batch_done_without_results_requeues);
 	tcase_add_test(tc, test_dist_each);
+	tcase_add_test(tc, test_dist_each_groups);
+	tcase_add_test(tc, test_rtt_keeps_far_workers_busy);
+	tcase_add_test(tc, test_rtt_overestimated);
 	tcase_add_test(tc, test_random_deaths_keep_exactly_once);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);

@@ -97,6 +97,16 @@ START_TEST(test_removes_all_and_no_more)
 	ck_assert(exists("outside/precious"));
 	/* Gone already is no error: the worker usually removes it. */
 	ck_assert_msg(tmpdir_remove(path, why, sizeof why) == 0, "%s", why);
+
+	/* A session root, the TMPDIR inside it, goes whole. */
+	mk("distworker-session.Q1w2e3", "dir", 0700);
+	mk("distworker-session.Q1w2e3/private", "dir", 0700);
+	mk("distworker-session.Q1w2e3/private/distworker.Zz9", "dir", 0700);
+	mk("distworker-session.Q1w2e3/private/distworker.Zz9/f", "file",
+	    0600);
+	snprintf(path, sizeof path, "%s/distworker-session.Q1w2e3", top);
+	ck_assert_msg(tmpdir_remove(path, why, sizeof why) == 0, "%s", why);
+	ck_assert(!exists("distworker-session.Q1w2e3"));
 }
 END_TEST
 
@@ -114,6 +124,12 @@ START_TEST(test_refuses_what_is_not_a_worker_dir)
 	ck_assert(exists("mine"));
 	snprintf(path, sizeof path, "%s/distworker.", top);
 	ck_assert_int_eq(tmpdir_remove(path, why, sizeof why), -1);
+	snprintf(path, sizeof path, "%s/distworker-session.", top);
+	ck_assert_int_eq(tmpdir_remove(path, why, sizeof why), -1);
+	mk("distworker-sessionX", "dir", 0700);
+	snprintf(path, sizeof path, "%s/distworker-sessionX", top);
+	ck_assert_int_eq(tmpdir_remove(path, why, sizeof why), -1);
+	ck_assert(exists("distworker-sessionX"));
 	ck_assert_int_eq(tmpdir_remove("distworker.x", why, sizeof why), -1);
 	ck_assert_str_eq(why, "'distworker.x' is not a worker's temporary "
 	    "directory");

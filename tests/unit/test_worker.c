@@ -313,6 +313,24 @@ w_hello(struct worker *w, const char *extra)
 	return r.answer;
 }
 
+/* What a manager does for a local worker that died: hello's answer names
+ * its temporary and session directories, both in one of the worker's
+ * own. 0 when all three were there, empty, and are gone. */
+static int
+remove_worker_dirs(json_t *hello)
+{
+	const char *session = json_get_str(hello, "session", "");
+	char *root = xstrdup(session), *slash = strrchr(root, '/');
+	int rc = rmdir(json_get_str(hello, "tmpdir", ""));
+
+	if (slash != NULL)
+		*slash = '\0';
+	if (rmdir(session) == -1 || rmdir(root) == -1)
+		rc = -1;
+	free(root);
+	return rc;
+}
+
 /* Loads a suite of the build; returns its handle. */
 static int
 w_load(struct worker *w, const char *name)
@@ -1137,9 +1155,7 @@ START_TEST(test_inproc_crash)
 	ck_assert_msg((WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) ||
 	    (WIFEXITED(status) && WEXITSTATUS(status) != 0),
 	    "the worker survived a crash: wait status %d", status);
-	/* What a manager does for a worker that died: its directory is in
-	 * hello's answer. */
-	ck_assert_int_eq(rmdir(json_get_str(hello, "tmpdir", "")), 0);
+	ck_assert_int_eq(remove_worker_dirs(hello), 0);
 	json_decref(hello);
 }
 END_TEST
@@ -1160,7 +1176,7 @@ START_TEST(test_inproc_todo_crash)
 	    "(Segmentation fault); the worker ran it in-process and died with "
 	    "it", NULL, NULL);
 	w_finish(w);
-	rmdir(json_get_str(hello, "tmpdir", ""));
+	remove_worker_dirs(hello);
 	json_decref(hello);
 }
 END_TEST
@@ -1204,7 +1220,7 @@ START_TEST(test_inproc_timeout)
 	    0) >= 0.3);
 	status = w_finish(w);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3);
-	ck_assert_int_eq(rmdir(json_get_str(hello, "tmpdir", "")), 0);
+	ck_assert_int_eq(remove_worker_dirs(hello), 0);
 	json_decref(hello);
 }
 END_TEST
