@@ -234,6 +234,15 @@ $(FUZZ_BUILD)/%: fuzz/%.c $(COMMON_SRC) $(PROTOCOL_SRC) common/common.h protocol
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(COMMON_SRC) $(PROTOCOL_SRC) $(LIBS)
 
+# What a worker does with shipped names and bytes is fuzzed with the
+# worker's own files.
+FUZZ_SHIP_SRC	:= worker/shipping.c worker/blobcache.c worker/env.c
+$(FUZZ_BUILD)/fuzz_ship: fuzz/fuzz_ship.c $(COMMON_SRC) $(PROTOCOL_SRC) $(FUZZ_SHIP_SRC) \
+		common/common.h protocol/protocol.h worker/worker.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(COMMON_SRC) $(PROTOCOL_SRC) \
+	    $(FUZZ_SHIP_SRC) $(LIBS)
+
 fuzz: $(FUZZ_BINS)
 
 fuzz-smoke:
