@@ -61,6 +61,8 @@ need_cmd ssh openssh-client
 need_cmd ssh-keygen openssh-client
 need_file /usr/sbin/ip iproute2
 need_file /usr/sbin/tc iproute2
+# Their certificates (contrib/make-certs.sh).
+need_cmd openssl openssl
 
 for what in "$@"; do
 	case "$what" in

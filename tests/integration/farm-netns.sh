@@ -196,7 +196,7 @@ bg_wait
 lost_ok "$OUT" 6 "a killed daemon"
 like "$(vlines "$OUT" | grep CRASH)" "connection closed by peer" \
     "a killed daemon: the closed connection is the cause"
-like "$OUT$ERR" "did not come up: cannot connect to $(addr 6):$PORT" \
+like "$OUT$ERR" "(tcp=$(addr 6):$PORT) did not come up: " \
     "a killed daemon: its replacement cannot connect, and says so"
 
 # ---- a host that joins late -----------------------------------------------------

@@ -151,8 +151,23 @@ like "$(vlines "$OUT" | grep CRASH)" "host lost (tcp=127.0.0.1:$P4: connection c
 n=$(vlines "$OUT" | grep -c CRASH)
 [ "$n" -ge 1 ] && [ "$n" -le 2 ] && ok "a daemon killed costs only its running tests ($n)" ||
     not_ok "a daemon killed costs only its running tests ($n)"
+# Refused, or accepted by a listening socket not yet closed and then
+# reset: either way reported.
 like "$OUT$ERR" "(tcp=127.0.0.1:$P4) did not come up: " \
     "a daemon killed: the reconnect fails and is reported"
+
+# Over TLS the peer goes without close_notify: that is the peer closing
+# too, not a "read error".
+P4=$(free_port)
+daemon "$P4" --cert "$C/farm.pem" --key "$C/farm.key" --ca "$C/ca.pem"
+# shellcheck disable=SC2086
+bg 60 "$DM" $W -v -j 1 --tx "2*tcp=127.0.0.1:$P4" $TLS slow
+wait_for "$T_TMP/bg.out" "[w2] PASS"
+kill -9 "-$DPID"
+bg_wait
+each_once "$OUT" slow.ids "a TLS daemon killed: every test exactly one result"
+like "$(vlines "$OUT" | grep CRASH)" "host lost (tcp=127.0.0.1:$P4: connection closed by peer)" \
+    "a TLS daemon killed: its running tests say host lost, the peer closed"
 
 P4=$(free_port)
 daemon "$P4"

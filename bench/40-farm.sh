@@ -1,0 +1,181 @@
+#!/bin/sh
+# 40-farm.sh - the farm's speed: tests/s of the trivial workload (boxed,
+# two workers) through a `distworker --listen` daemon over tcp= on
+# loopback, compared with local popen workers in the same run (target:
+# at least 80%); then with 10 ms more round trip between the manager and
+# the daemon (target: at least 50% of popen, which only pipelining can
+# give: a batch's results come back while the next batch is under way).
+#
+# The 10 ms come from tc netem on the loopback of a network namespace
+# (5 ms each way; the manager and the daemon both inside it) where that
+# works (root, ip netns, sch_netem); otherwise from bench_delay, a relay
+# that holds every byte 5 ms each way. The table says which.
+#
+# Each figure is the best of BENCH_REPEAT runs (default 3), since the
+# machine may be shared. Prints times, tests/s and ratios; asserts
+# nothing.
+set -u
+: "${DM_BUILD:?run through make bench}"
+: "${DM_TOP:?run through make bench}"
+W="$DM_BUILD/bench-work/40-farm"
+DM="$DM_BUILD/bin/distmgr"
+DW="$DM_BUILD/bin/distworker"
+RELAY="$DM_BUILD/bench/bench_delay"
+INC="$DM_TOP/include"
+N=${BENCH_FARM_TESTS:-5000}
+REPEAT=${BENCH_REPEAT:-3}
+DELAY_MS=10
+mkdir -p "$W"
+cd "$W" || exit 1
+export NO_COLOR=1
+NS=""
+PIDS=""
+cleanup() {
+	for p in $PIDS; do
+		kill "$p" 2>/dev/null
+	done
+	if [ -n "$NS" ]; then
+		for p in $(ip netns pids "$NS" 2>/dev/null); do
+			kill -9 "$p" 2>/dev/null
+		done
+		ip netns del "$NS" 2>/dev/null
+	fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 2' INT TERM HUP
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+rate() { awk -v n="$1" -v t="$2" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "-" }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+closing() { grep -E '^distmgr: ' "$1" | tail -n 1; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
+	    echo $((20000 + $$ % 20000))
+}
+
+# best OUTFILE CMD... : the shortest of REPEAT runs in T; the last run's
+# output in OUTFILE
+best() {
+	_o=$1
+	shift
+	T=""
+	_i=0
+	while [ $_i -lt "$REPEAT" ]; do
+		_a=$(now)
+		"$@" >"$_o" 2>&1
+		_b=$(now)
+		_t=$(secs "$_a" "$_b")
+		T=$(awk -v a="$T" -v b="$_t" 'BEGIN { if (a == "" || b < a) print b; else print a }')
+		_i=$((_i + 1))
+	done
+}
+
+row() {	# row RUNNER SECONDS NOTE
+	printf '%-44s %8s s %8s tests/s  %s\n' "$1" "$2" "$(rate "$N" "$2")" "$3"
+}
+
+# ---- the workload and the daemon ---------------------------------------------
+{
+	echo '#include <distmgr.h>'
+	i=0
+	while [ $i -lt "$N" ]; do
+		echo "DM_TEST(trivial, t$i) { }"
+		i=$((i + 1))
+	done
+} >farm_trivial.c
+cc -O1 -fPIC -shared -w -I"$INC" -o farm_trivial.so farm_trivial.c
+
+AS=""
+if [ "$(id -u)" = 0 ]; then
+	AS="--user nobody"
+	chmod 755 "$W"
+fi
+
+# daemon NAME ADDR:PORT [NETNS] : a daemon with two slots, detached;
+# returns once it listens. Its log is NAME.log.
+daemon() {
+	_ns=""
+	[ -n "${3:-}" ] && _ns="ip netns exec $3"
+	rm -f "$W/$1.pid"
+	mkdir -p "$W/$1.cache"
+	chmod 777 "$W/$1.cache"
+	# shellcheck disable=SC2086
+	$_ns "$DW" --listen "$2" -j 2 $AS --cache-dir "$W/$1.cache" \
+	    --log "$W/$1.log" --pidfile "$W/$1.pid"
+	_rc=$?
+	[ -f "$W/$1.pid" ] && PIDS="$PIDS $(cat "$W/$1.pid")"
+	return $_rc
+}
+
+P=$(free_port)
+if ! daemon loop "127.0.0.1:$P"; then
+	echo "distworker --listen did not start: $(tail -n 3 loop.log 2>/dev/null)"
+	exit 1
+fi
+# The suite into the daemon's cache once: every timed run finds it there.
+"$DM" --no-cache --no-config -q --tx "tcp=127.0.0.1:$P" farm_trivial.so \
+    >warm.txt 2>&1
+
+printf '\n%d trivial tests, two workers (boxed), best of %d\n\n' "$N" "$REPEAT"
+printf '%-44s %10s %16s  %s\n' runner wall rate "result / ratio"
+
+D="--no-cache --no-config"
+# shellcheck disable=SC2086
+best out.txt "$DM" $D -j 2 farm_trivial.so
+popen=$T
+row "popen (-j 2)" "$popen" "$(closing out.txt)"
+
+# shellcheck disable=SC2086
+best out.txt "$DM" $D --tx "2*tcp=127.0.0.1:$P" farm_trivial.so
+tcp=$T
+row "tcp= on loopback" "$tcp" \
+    "$(closing out.txt); $(pct "$(rate "$N" "$tcp")" "$(rate "$N" "$popen")") of popen (target >= 80%)"
+
+# ---- 10 ms more round trip ----------------------------------------------------
+how=""
+if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 &&
+    command -v tc >/dev/null 2>&1; then
+	NS="dmbench$$"
+	if ip netns add "$NS" 2>/dev/null && ip -n "$NS" link set lo up &&
+	    ip netns exec "$NS" tc qdisc add dev lo root netem \
+	    delay "$((DELAY_MS / 2))ms" 2>/dev/null; then
+		how=netem
+	else
+		ip netns del "$NS" 2>/dev/null
+		NS=""
+	fi
+fi
+if [ "$how" = netem ]; then
+	PN=$(free_port)
+	if daemon netns "127.0.0.1:$PN" "$NS"; then
+		ip netns exec "$NS" "$DM" $D -q --tx "tcp=127.0.0.1:$PN" \
+		    farm_trivial.so >warm.txt 2>&1
+		# shellcheck disable=SC2086
+		best out.txt ip netns exec "$NS" "$DM" $D \
+		    --tx "2*tcp=127.0.0.1:$PN" farm_trivial.so
+		far=$T
+		label="tcp= +${DELAY_MS} ms RTT (tc netem, netns)"
+	else
+		how=""
+	fi
+fi
+if [ -z "$how" ]; then
+	R=$(free_port)
+	"$RELAY" "$R" 127.0.0.1 "$P" "$DELAY_MS" >relay.out 2>&1 &
+	PIDS="$PIDS $!"
+	i=0
+	while ! grep -q ready relay.out 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	# shellcheck disable=SC2086
+	best out.txt "$DM" $D --tx "2*tcp=127.0.0.1:$R" farm_trivial.so
+	far=$T
+	label="tcp= +${DELAY_MS} ms RTT (bench_delay relay)"
+	how="relay (no tc netem here)"
+fi
+row "$label" "$far" \
+    "$(closing out.txt); $(pct "$(rate "$N" "$far")" "$(rate "$N" "$popen")") of popen (target >= 50%)"
+echo
+echo "latency added by: $how"
