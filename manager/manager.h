@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 struct event_base;
+struct amp_request;
 
 /* Exit codes, as pytest's. */
 #define EXIT_ALL_PASSED		0
@@ -332,13 +333,17 @@ struct cat_test {
 	uint32_t	 id;		/* arena offset of "suite/name" */
 	uint32_t	 file;		/* arena offset, interned */
 	uint32_t	 tags;		/* arena offset, interned; CAT_NONE */
+	uint32_t	 group;		/* arena offset, interned; CAT_NONE */
+	uint32_t	 lock;		/* "a,b": arena offset, interned; CAT_NONE */
 	int32_t		 line;
 	float		 timeout;	/* the test's own; 0 none */
 	uint16_t	 suite;		/* which suite file */
 	uint8_t		 flags;		/* CAT_F_* */
+	uint8_t		 strategy;	/* its group's: enum sched_strategy */
 };
 #define CAT_F_TODO	0x01
 #define CAT_F_SKIP	0x02
+#define CAT_F_SERIAL	0x04	/* runs with nothing else */
 
 struct catalog *cat_new(void);
 void	 cat_free(struct catalog *);
@@ -575,6 +580,12 @@ struct pool_cbs {
 	/* A list asked for with pool_fetch_list has come (its pieces went
 	 * to piece); why is NULL, or the worker's error. */
 	void	(*listed)(void *ctx, int slot, size_t suite, const char *why);
+	/* A test asks for a lock, the board or a trail (lock, unlock,
+	 * board_set, board_get, trail): index is the test's, or -1 for a
+	 * group's own init and fini. The callee answers req, now or later.
+	 * NULL: those asks fail. */
+	void	(*sync)(void *ctx, int slot, size_t suite, long index,
+		    struct amp_request *req, json_t *box);
 };
 
 struct pool *pool_new(struct event_base *, const struct pool_config *,
@@ -585,9 +596,13 @@ void	 pool_free(struct pool *);
 int	 pool_start(struct pool *, int slot, const int *list, char *why,
 	    size_t whylen);
 /* Asks slot to run tests (indices into suite's list) as one batch;
- * batch is handed back to batch_done. -1 when the worker is gone. */
+ * batch is handed back to batch_done. -1 when the worker is gone.
+ * pool_run_group: the batch is a serial group's, group its name: the
+ * worker runs it in one process, between the group's init and fini. */
 int	 pool_run(struct pool *, int slot, size_t suite, const uint32_t *idx,
 	    size_t n, void *batch);
+int	 pool_run_group(struct pool *, int slot, size_t suite,
+	    const char *group, const uint32_t *idx, size_t n, void *batch);
 void	 pool_cancel(struct pool *, int slot);
 /* Asks a loaded worker for its list of suite again (for a diff). */
 void	 pool_fetch_list(struct pool *, int slot, size_t suite);
@@ -719,6 +734,20 @@ size_t		 sync_trail_held(const struct sync *);
 int		 sync_trail_holds(const struct sync *, uint64_t owner,
 		    uint64_t mask);
 size_t		 sync_trail_release(struct sync *, double now);
+
+/* ---- syncask.c: the workers' asks, answered from sync.c ------------- */
+
+/* Seconds a trail's last finish waits, at most, to learn whether another
+ * test starts the trail (never more than half its test's limit). */
+#define SYNC_TRAIL_LINGER	30.0
+
+/* Answers req (lock, unlock, board_set, board_get, trail) for owner, now
+ * or when sync.c can; deadline is a held trail finish's (the caller's
+ * clock). */
+void		 syncask_handle(struct sync *, uint64_t owner, double deadline,
+		    struct amp_request *req, json_t *box);
+/* sync_owner_gone's drop: a kept ask is answered with an error. */
+void		 syncask_drop(void *arg);
 
 /* ---- reporters for CI, tools and the browser (issue 6) ------------- */
 
