@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <stdint.h>
+
 #ifndef DM_HOST_SIDE
 #define DM_HOST_SIDE
 #endif
@@ -57,5 +59,11 @@ void	host_ignore_leaks(int on);
  * with its helper sets it.
  */
 void	host_set_sync_fd(int fd);
+/* In the worker's own process (in-process tests), the calls go to fn
+ * instead, which asks the manager itself (NULL: back to the channel).
+ * A process forked from the worker must set NULL before it runs a test. */
+typedef int (*host_sync_fn)(uint32_t op, const char *a, const char *b,
+	    int arg, char **value);
+void	host_set_sync_call(host_sync_fn fn);
 
 #endif /* DM_HOST_H */

@@ -511,6 +511,8 @@ boxer_report(struct boxer *b, struct runner_result *res)
 	capture_init(&b->err, b->cfg->output_cap);
 	res->out = capture_data(&out, &res->out_len);
 	res->err = capture_data(&err, &res->err_len);
+	/* What the test asked and we have not read is not the next one's. */
+	syncc_read(b->cfg->sync, b->sync[0], 0);
 	b->box = NULL;
 	b->done(b->ctx, b->suite, b->index, res);
 	capture_give_back(&b->out, &out);
@@ -941,27 +943,24 @@ boxer_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- synchronisation -------------------------------------------------------- */
 
 /*
- * A test asks for a lock, the board or a trail (box.h). The hook for the
- * manager's asks (distmgr-protocol(7), "Worker to manager"): b->box is
- * the test asking; answer with a box_sync_reply on b->sync[0] when the
- * manager has. For now every call is answered not available.
+ * A test asks for a lock, the board or a trail (box.h): the running
+ * test's process (its child, or its group's) is the one asking, and its
+ * asks go to the manager (syncclient.c), answered on the channel when
+ * the manager answers. The loop never waits for them.
  */
+static pid_t
+boxer_running_pid(const struct boxer *b)
+{
+	if (b->box == NULL || !b->sent)
+		return 0;
+	return __atomic_load_n(&b->page->pid, __ATOMIC_SEQ_CST);
+}
+
 static void
 boxer_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
-	char buf[sizeof(struct box_sync_req) + 2 * BOX_SYNC_STRING_MAX];
-	struct box_sync_reply rep;
-	ssize_t n;
+	struct boxer *b = arg;
 
 	(void)what;
-	(void)arg;
-	while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0 ||
-	    (n == -1 && errno == EINTR)) {
-		if (n < (ssize_t)sizeof(struct box_sync_req))
-			continue;
-		memset(&rep, 0, sizeof rep);
-		memcpy(&rep.id, buf, sizeof rep.id);
-		rep.rc = -1;
-		(void)!send(fd, &rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
-	}
+	syncc_read(b->cfg->sync, fd, boxer_running_pid(b));
 }

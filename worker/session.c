@@ -351,7 +351,7 @@ session_list_piece(struct session *s, struct lister *l)
 		bytes += entry_size_bound(t);
 		if (bytes > SESSION_PIECE_BYTES && l->next > first)
 			break;
-		json_array_append_new(tests, suite_test_json(t));
+		json_array_append_new(tests, suite_test_json(l->suite, t));
 		l->next++;
 	}
 	amp_tell(s->conn, "suite_tests", json_pack("{s:s, s:I, s:o}",
