@@ -240,6 +240,18 @@ host_call(void (*init)(void), void (*fn)(void), void (*fini)(void),
 		memcpy(end, &fini_end, sizeof *end);
 }
 
+int
+host_call_fixture(int ph, void (*fn)(void), struct test_end *end,
+    volatile int *phase)
+{
+	host_thread = pthread_self();
+	__atomic_store_n(&host_thread_state, 0, __ATOMIC_RELEASE);
+	host_end_clear(end);
+	if (fn == NULL)
+		return HOW_RETURNED;
+	return host_phase(ph, fn, end, phase);
+}
+
 /* ---- synchronisation ----------------------------------------------------- */
 
 /*

@@ -44,6 +44,11 @@ void	host_set_process(pid_t pid);
  * this process. *phase tracks where it is, for a crash to be placed. */
 void	host_call(void (*init)(void), void (*fn)(void), void (*fini)(void),
 	    struct test_end *end, volatile int *phase);
+/* Runs a group's init or fini (ph: PHASE_INIT or PHASE_FINI) alone,
+ * recording its end likewise; returns end->how (HOW_RETURNED when fn is
+ * NULL). */
+int	host_call_fixture(int ph, void (*fn)(void), struct test_end *end,
+	    volatile int *phase);
 const char *host_phase_name(int phase);
 /* Under LeakSanitizer: from now on (on) or no longer, allocations are not
  * leaks. A test's deliberate leaks are the test's business. */

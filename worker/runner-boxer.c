@@ -111,6 +111,7 @@ struct boxer {
 	const struct suite		*suite;
 	size_t				 index;
 	const struct suite_test		*test;
+	struct runner_group		 grp;	/* run 0: no group's */
 	int				 sent;	/* RUN went out */
 	double				 started;
 	double				 timeout;
@@ -512,7 +513,7 @@ boxer_report(struct boxer *b, struct runner_result *res)
 	res->out = capture_data(&out, &res->out_len);
 	res->err = capture_data(&err, &res->err_len);
 	/* What the test asked and we have not read is not the next one's. */
-	syncc_read(b->cfg->sync, b->sync[0], 0);
+	syncc_read(b->cfg->sync, b->sync[0], 0, 0);
 	b->box = NULL;
 	b->done(b->ctx, b->suite, b->index, res);
 	capture_give_back(&b->out, &out);
@@ -614,6 +615,10 @@ box_send_run(struct boxer *b)
 	m.test = (uint32_t)b->test->at;
 	m.defaults = (int32_t)b->test->defaults_at;
 	m.line = b->test->def->line;
+	m.group_run = b->grp.run;
+	m.group = b->grp.run != 0 ? (int32_t)b->grp.group->def_at : -1;
+	m.run_flags = b->grp.run != 0 && b->grp.last ? BOX_RUN_LAST : 0;
+	b->page->group_fixture = 0;
 	b->started = clock_mono();
 	b->sent = 1;
 	do
@@ -631,7 +636,7 @@ static int
 boxer_quick_wait(struct boxer *b, struct box *box)
 {
 	double wait = BOXER_QUICK_WAIT, left;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	struct timespec ts;
 	int i;
 
@@ -645,8 +650,14 @@ boxer_quick_wait(struct boxer *b, struct box *box)
 		pfd[0] = (struct pollfd){ box->ctl, POLLIN, 0 };
 		pfd[1] = (struct pollfd){ box->out, POLLIN, 0 };
 		pfd[2] = (struct pollfd){ box->err, POLLIN, 0 };
-		if (ppoll(pfd, 3, &ts, NULL) == -1 && errno != EINTR)
+		pfd[3] = (struct pollfd){ b->sync[0], POLLIN, 0 };
+		if (ppoll(pfd, 4, &ts, NULL) == -1 && errno != EINTR)
 			return 0;
+		/* A test that asks waits for the manager: for the loop. */
+		if (pfd[3].revents != 0) {
+			boxer_sync_cb(b->sync[0], EV_READ, b);
+			return 0;
+		}
 		for (i = 1; i < 3; i++)
 			if (pfd[i].revents != 0)
 				box_read(box, i == 1 ? &box->out : &box->err,
@@ -672,7 +683,8 @@ boxer_go(struct boxer *b, struct box *box)
 }
 
 int
-boxer_start(struct boxer *b, const struct suite *s, size_t index)
+boxer_start(struct boxer *b, const struct suite *s, size_t index,
+    const struct runner_group *g)
 {
 	struct box *box = box_of(b, s);
 	char why[BOX_TEXT_MAX + 64];
@@ -690,6 +702,9 @@ boxer_start(struct boxer *b, const struct suite *s, size_t index)
 	b->suite = s;
 	b->index = index;
 	b->test = suite_get(s, index);
+	memset(&b->grp, 0, sizeof b->grp);
+	if (g != NULL && g->group != NULL)
+		b->grp = *g;
 	b->stopped = STOP_NONE;
 	b->timeout = runner_timeout(b->cfg, b->test);
 	b->sent = 0;
@@ -962,5 +977,6 @@ boxer_sync_cb(evutil_socket_t fd, short what, void *arg)
 	struct boxer *b = arg;
 
 	(void)what;
-	syncc_read(b->cfg->sync, fd, boxer_running_pid(b));
+	syncc_read(b->cfg->sync, fd, boxer_running_pid(b),
+	    __atomic_load_n(&b->page->group_fixture, __ATOMIC_SEQ_CST));
 }

@@ -180,7 +180,7 @@ syncc_answered(struct amp_conn *c, json_t *ans, const struct amp_error *err,
  * in buf. pid is the running test's process (0: none runs). */
 static void
 syncc_request(struct syncc *sc, int fd, const void *buf, size_t n,
-    pid_t pid)
+    pid_t pid, int group_fixture)
 {
 	struct box_sync_req req;
 	const char *p = (const char *)buf + sizeof req, *cmd = NULL;
@@ -208,6 +208,8 @@ syncc_request(struct syncc *sc, int fd, const void *buf, size_t n,
 		syncc_reply(fd, req.id, -1, NULL, 0);
 		return;
 	}
+	if (group_fixture)
+		json_object_set_new(args, "test", json_integer(-1));
 	w = xcalloc(1, sizeof *w);
 	w->fd = fd;
 	w->id = req.id;
@@ -218,7 +220,7 @@ syncc_request(struct syncc *sc, int fd, const void *buf, size_t n,
 /* Reads every request waiting on fd; those of no running test are
  * answered -1. Returns how many were read. */
 size_t
-syncc_read(struct syncc *sc, int fd, pid_t pid)
+syncc_read(struct syncc *sc, int fd, pid_t pid, int group_fixture)
 {
 	char buf[sizeof(struct box_sync_req) + 2 * BOX_SYNC_STRING_MAX];
 	size_t count = 0;
@@ -231,7 +233,7 @@ syncc_read(struct syncc *sc, int fd, pid_t pid)
 		if (n <= 0)
 			break;
 		count++;
-		syncc_request(sc, fd, buf, (size_t)n, pid);
+		syncc_request(sc, fd, buf, (size_t)n, pid, group_fixture);
 	}
 	return count;
 }

@@ -213,6 +213,15 @@ struct runner_config {
 enum runner_stop { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN,
 	STOP_EXIT };
 
+/* A test of one run of a serial group (runner_start_group): the run's
+ * tests share one process, set up by the group's init before the first
+ * and torn down by its fini after the last. */
+struct runner_group {
+	uint32_t			 run;	/* a new number: a new run */
+	const struct suite_group	*group;
+	int				 last;	/* the run's last test */
+};
+
 struct runner;
 typedef void (*runner_done_fn)(void *ctx, const struct suite *,
 	    size_t index, const struct runner_result *);
@@ -229,6 +238,10 @@ void		 runner_close_in_child(struct runner *, int fd);
 /* Returns 1 when the test has already finished, 0 when it runs. */
 int		 runner_start(struct runner *, const struct suite *,
 		    size_t index);
+/* The same for a serial group's test (g NULL: none). Without the box
+ * helper, boxed, each test still gets a child of its own. */
+int		 runner_start_group(struct runner *, const struct suite *,
+		    size_t index, const struct runner_group *g);
 int		 runner_busy(const struct runner *);
 /* The handle results name the suite by (for lastword.c). */
 void		 runner_name_suite(struct runner *, int handle);
@@ -283,17 +296,17 @@ void		 boxed_stop(struct boxed *, enum runner_stop why);
  * on a SOCK_SEQPACKET channel it inherits and blocks for the answer
  * (host.c, box.h); the worker reads requests in boxer_sync_cb, from its
  * event loop, while the test runs (one at a time: the running test is
- * the one asking), and today answers each "not available" (-1). To give
- * them meaning, ask the manager there (distmgr-protocol(7), "Worker to
- * manager") and send the box_sync_reply, with the request's id, when
- * its answer comes. In-process and without a helper the calls return -1.
+ * the one asking), asks the manager (syncclient.c) and sends the
+ * box_sync_reply when its answer comes. In-process the calls are asked
+ * by the test's own thread (syncclient.c); without a helper they
+ * return -1.
  */
 struct boxer;
 struct boxer	*boxer_new(struct event_base *, const struct runner_config *,
 		    runner_done_fn done, void *ctx);
 void		 boxer_free(struct boxer *);
 int		 boxer_start(struct boxer *, const struct suite *,
-		    size_t index);
+		    size_t index, const struct runner_group *g);
 int		 boxer_busy(const struct boxer *);
 void		 boxer_stop(struct boxer *, enum runner_stop why);
 
@@ -303,6 +316,9 @@ void		 inproc_free(struct inproc *);
 void		 inproc_run(struct inproc *, const struct suite_test *,
 		    struct runner_result *res);
 void		 inproc_discard_output(struct inproc *);
+/* A group's init or fini (ph) in the worker; end->how is returned. */
+int		 inproc_fixture(struct inproc *, int ph, void (*fn)(void),
+		    struct test_end *end);
 
 /* ---- syncclient.c: a test's synchronisation calls, asked of the manager */
 
@@ -318,9 +334,10 @@ void		 syncc_set_test(struct syncc *, int suite, long test);
 void		 syncc_clear_test(struct syncc *);
 /* Boxed: reads the requests waiting on fd (the worker's end of the sync
  * channel), forwards those of the process pid (the running test's, 0:
- * none) and answers each on fd when the manager has. Returns how many
- * were read. */
-size_t		 syncc_read(struct syncc *, int fd, pid_t pid);
+ * none; its group's init or fini when group_fixture) and answers each
+ * on fd when the manager has. Returns how many were read. */
+size_t		 syncc_read(struct syncc *, int fd, pid_t pid,
+		    int group_fixture);
 /* In-process: the calls of tests run in this process go to sc (NULL:
  * none), asked synchronously. */
 void		 syncc_inproc_install(struct syncc *);
