@@ -189,6 +189,9 @@ $(BUILD)/suites/%.so: tests/suites/%.c include/distmgr.h
 	@mkdir -p $(@D)
 	$(CC) $(SUITE_CFLAGS) -shared -o $@ $<
 
+# What the integration suites of groups and locks share.
+$(filter-out $(BUILD)/examples/%,$(SUITES)): tests/suites/record.h
+
 .SECONDEXPANSION:
 $(BUILD)/suites/%.so: $$(wildcard tests/suites/$$*/*.c) include/distmgr.h
 	@mkdir -p $(@D)

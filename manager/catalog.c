@@ -191,6 +191,32 @@ cat_tags(struct catalog *c, json_t *arr, uint32_t *out)
 	return 0;
 }
 
+/* group (a string) and its strategy; serial (a boolean). */
+static int
+cat_group(struct catalog *c, struct cat_test *t, json_t *e)
+{
+	static const char *const words[] = { "free", "serial",
+	    "isolated_free", "isolated_serial" };
+	json_t *g = json_object_get(e, "group");
+	const char *st = json_get_str(e, "strategy", "free");
+	size_t i;
+
+	t->group = CAT_NONE;
+	if (json_is_true(json_object_get(e, "serial")))
+		t->flags |= CAT_F_SERIAL;
+	if (g == NULL || json_is_null(g))
+		return 0;
+	if (!json_is_string(g) || json_string_length(g) == 0)
+		return -1;
+	t->group = cat_intern(c, json_string_value(g), json_string_length(g));
+	for (i = 0; i < DM_NELEM(words); i++)
+		if (strcmp(st, words[i]) == 0) {
+			t->strategy = (uint8_t)i;
+			return 0;
+		}
+	return -1;
+}
+
 static int
 cat_add_entry(struct catalog *c, struct cat_suite *s, uint16_t sn, json_t *e,
     char *why, size_t whylen)
@@ -225,9 +251,15 @@ cat_add_entry(struct catalog *c, struct cat_suite *s, uint16_t sn, json_t *e,
 	if (json_is_string(json_object_get(e, "skip")) ||
 	    json_is_true(json_object_get(e, "skip")))
 		t->flags |= CAT_F_SKIP;
-	if (cat_tags(c, json_object_get(e, "tags"), &t->tags) == -1) {
-		snprintf(why, whylen, "test '%s' has tags that are not a "
-		    "list of strings", json_string_value(id));
+	if (cat_tags(c, json_object_get(e, "tags"), &t->tags) == -1 ||
+	    cat_tags(c, json_object_get(e, "lock"), &t->lock) == -1) {
+		snprintf(why, whylen, "test '%s' has tags or locks that are "
+		    "not a list of strings", json_string_value(id));
+		return -1;
+	}
+	if (cat_group(c, t, e) == -1) {
+		snprintf(why, whylen, "test '%s' has a group or strategy that "
+		    "is not one distmgr knows", json_string_value(id));
 		return -1;
 	}
 	/* The hash the worker answers covers "id\tfile:line\n" per test. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 
 struct event_base;
+struct amp_request;
 
 /* Exit codes, as pytest's. */
 #define EXIT_ALL_PASSED		0
@@ -396,13 +397,17 @@ struct cat_test {
 	uint32_t	 id;		/* arena offset of "suite/name" */
 	uint32_t	 file;		/* arena offset, interned */
 	uint32_t	 tags;		/* arena offset, interned; CAT_NONE */
+	uint32_t	 group;		/* arena offset, interned; CAT_NONE */
+	uint32_t	 lock;		/* "a,b": arena offset, interned; CAT_NONE */
 	int32_t		 line;
 	float		 timeout;	/* the test's own; 0 none */
 	uint16_t	 suite;		/* which suite file */
 	uint8_t		 flags;		/* CAT_F_* */
+	uint8_t		 strategy;	/* its group's: enum sched_strategy */
 };
 #define CAT_F_TODO	0x01
 #define CAT_F_SKIP	0x02
+#define CAT_F_SERIAL	0x04	/* runs with nothing else */
 
 struct catalog *cat_new(void);
 void	 cat_free(struct catalog *);
@@ -523,6 +528,48 @@ size_t	 sched_drain(struct sched *, int group, uint32_t *units, size_t max);
 uint32_t sched_nfinal(const struct sched *);
 int	 sched_finished(const struct sched *);
 size_t	 sched_memory(const struct sched *);
+
+/*
+ * Groups, resource locks and serial tests (distmgr(3)), given once after
+ * sched_new and before any worker is up; arrays are per selected test
+ * (as sched_new's) and copied. group[t] is the caller's group of test t
+ * (SCHED_NONE: none), strategy[g] a group's; serial[t] says the test
+ * runs alone (NULL: none does); test t holds resource locks
+ * locks[lock_first[t] .. lock_first[t + 1]), numbers below nlocks
+ * (lock_first NULL: none). 0, or -1 when they do not fit.
+ */
+enum sched_strategy { SCHED_FREE = 0, SCHED_SERIAL, SCHED_ISOLATED_FREE,
+	SCHED_ISOLATED_SERIAL };
+struct sched_constraints {
+	uint32_t	 ngroups;
+	const uint8_t	*strategy;	/* [ngroups] */
+	const uint32_t	*group;		/* [ntests], or NULL */
+	const uint8_t	*serial;	/* [ntests], or NULL */
+	uint32_t	 nlocks;
+	const uint32_t	*lock_first;	/* [ntests + 1], or NULL */
+	const uint32_t	*locks;
+};
+int	 sched_constrain(struct sched *, const struct sched_constraints *);
+/* The group (the caller's) of the batch sched_next_batch just returned:
+ * its units run in that group's one process; -1 when it is no group's. */
+int32_t	 sched_batch_group(const struct sched *);
+/* What the caller should say: an isolated phase begins or ends. */
+enum { SCHED_EV_PHASE_START = 1, SCHED_EV_PHASE_END };
+struct sched_event {
+	int		 kind;
+	int32_t		 group;		/* the caller's; -1: the serial tests */
+	uint32_t	 tests;		/* the group's */
+	int		 grouped;	/* isolated_serial: in one process */
+	double		 seconds;	/* PHASE_END: how long it took */
+};
+/* 1 and *ev filled while there are events, oldest first; then 0. */
+int	 sched_event(struct sched *, struct sched_event *);
+/* Has something freed work for other slots (a lock released, a phase
+ * begun or ended, a group's process done) since the last call? The
+ * caller then asks every slot again. */
+int	 sched_poked(struct sched *);
+/* Is an isolated phase on, or waiting for the workers to finish? */
+int	 sched_isolating(const struct sched *);
 
 /* The run order: failed last time first (when ff), then the longest
  * first when any duration is known (unknown ones count as the mean of
@@ -673,6 +720,12 @@ struct pool_cbs {
 	 * how many blobs it had already. */
 	void	(*shipped)(void *ctx, int slot, uint64_t bytes, size_t sent,
 		    size_t cached);
+	/* A test asks for a lock, the board or a trail (lock, unlock,
+	 * board_set, board_get, trail): index is the test's, or -1 for a
+	 * group's own init and fini. The callee answers req, now or later.
+	 * NULL: those asks fail. */
+	void	(*sync)(void *ctx, int slot, size_t suite, long index,
+		    struct amp_request *req, json_t *box);
 };
 
 struct pool *pool_new(struct event_base *, const struct pool_config *,
@@ -685,9 +738,13 @@ void	 pool_free(struct pool *);
 int	 pool_start(struct pool *, int slot, const int *list, char *why,
 	    size_t whylen);
 /* Asks slot to run tests (indices into suite's list) as one batch;
- * batch is handed back to batch_done. -1 when the worker is gone. */
+ * batch is handed back to batch_done. -1 when the worker is gone.
+ * pool_run_group: the batch is a serial group's, group its name: the
+ * worker runs it in one process, between the group's init and fini. */
 int	 pool_run(struct pool *, int slot, size_t suite, const uint32_t *idx,
 	    size_t n, void *batch);
+int	 pool_run_group(struct pool *, int slot, size_t suite,
+	    const char *group, const uint32_t *idx, size_t n, void *batch);
 void	 pool_cancel(struct pool *, int slot);
 /* Asks a loaded worker for its list of suite again (for a diff). */
 void	 pool_fetch_list(struct pool *, int slot, size_t suite);
@@ -894,17 +951,57 @@ int		 sync_lock(struct sync *, const char *name, uint64_t owner,
 int		 sync_unlock(struct sync *, const char *name, uint64_t owner);
 /* owner's test ended or its worker is gone: its waits are dropped
  * (drop(arg) for each, may be NULL) and its locks pass on, the next
- * holders told previous_died = died. Returns the locks released. */
+ * holders told previous_died = died; its trail starts stop counting and
+ * a trail finish it has held is dropped too. Returns the locks
+ * released. sync_owners_gone does it for every owner whose bits under
+ * mask are owner's (a worker's tests: SYNC_OWNER_SLOT_MASK). */
 size_t		 sync_owner_gone(struct sync *, uint64_t owner, int died,
 		    void (*drop)(void *arg));
+size_t		 sync_owners_gone(struct sync *, uint64_t owner,
+		    uint64_t mask, int died, void (*drop)(void *arg));
+/* Owners as the manager makes them: the worker slot and the test's
+ * catalog index, or SYNC_OWNER_GROUP for a group's own init and fini. */
+#define SYNC_OWNER(slot, test)	((uint64_t)(uint32_t)(slot) << 32 | \
+				 (uint32_t)(test))
+#define SYNC_OWNER_GROUP	UINT32_MAX
+#define SYNC_OWNER_SLOT_MASK	(~(uint64_t)UINT32_MAX)
 /* 0, or -1 when the board would hold more than SYNC_BOARD_MAX. */
 int		 sync_board_set(struct sync *, const char *key,
 		    const char *value);
 const char	*sync_board_get(const struct sync *, const char *key);
-/* True for the first start of a trail ever, and for the finish that
- * brings the number of started, unfinished callers to zero the first
- * time (pytest-mp's mp_trail). */
-int		 sync_trail(struct sync *, const char *name, int finish);
+/*
+ * Trails (pytest-mp's mp_trail): a start is true when the trail is not
+ * set up (the first, or the first after a teardown); a finish is true
+ * for the last user, the one that leaves nobody on the trail. That one
+ * is held (returns 0; answer(arg, r) runs later): a start meanwhile
+ * answers it false, and sync_trail_release answers it true, all held
+ * ones (now < 0) or those past their deadline (the caller's clock).
+ * Otherwise returns 1 with *result. A finish by an owner that never
+ * started the trail is false; answer NULL answers a last finish at once.
+ */
+typedef void (*sync_answer_fn)(void *arg, int result);
+int		 sync_trail(struct sync *, const char *name, int finish,
+		    uint64_t owner, double deadline, sync_answer_fn answer,
+		    void *arg, int *result);
+size_t		 sync_trail_held(const struct sync *);
+/* Does an owner under mask hold a trail finish? */
+int		 sync_trail_holds(const struct sync *, uint64_t owner,
+		    uint64_t mask);
+size_t		 sync_trail_release(struct sync *, double now);
+
+/* ---- syncask.c: the workers' asks, answered from sync.c ------------- */
+
+/* Seconds a trail's last finish waits, at most, to learn whether another
+ * test starts the trail (never more than half its test's limit). */
+#define SYNC_TRAIL_LINGER	30.0
+
+/* Answers req (lock, unlock, board_set, board_get, trail) for owner, now
+ * or when sync.c can; deadline is a held trail finish's (the caller's
+ * clock). */
+void		 syncask_handle(struct sync *, uint64_t owner, double deadline,
+		    struct amp_request *req, json_t *box);
+/* sync_owner_gone's drop: a kept ask is answered with an error. */
+void		 syncask_drop(void *arg);
 
 /* ---- reporters for CI, tools and the browser (issue 6) ------------- */
 

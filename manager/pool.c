@@ -337,6 +337,34 @@ h_ping(struct amp_request *req, json_t *box)
 	return 0;
 }
 
+/* lock, unlock, board_set, board_get, trail: a test of this worker asks;
+ * the caller answers. */
+static int
+h_sync(struct amp_request *req, json_t *box)
+{
+	struct worker *w = req_worker(req);
+	long long t = json_get_int(box, "test", -1);
+	int s;
+
+	if (w == NULL)
+		return 0;
+	heard(w);
+	s = suite_of_handle(w, json_get_int(box, "suite", -1));
+	if (s < 0 || t < -1 || t >= (long long)w->count[s]) {
+		amp_fail(req, AMP_E_BAD_ARGUMENT, "no test %lld in suite %lld",
+		    t, json_get_int(box, "suite", -1));
+		return 0;
+	}
+	if (w->pool->cbs->sync == NULL) {
+		amp_fail(req, AMP_E_FAILED, "'%s' is not available",
+		    amp_request_command(req));
+		return 0;
+	}
+	w->pool->cbs->sync(w->pool->ctx, w->slot, (size_t)s, (long)t, req,
+	    box);
+	return 0;
+}
+
 static const struct amp_arg a_suite_tests[] = {
 	{ "suite", AMP_T_STRING, 0 }, { "first", AMP_T_INT, 0 },
 	{ "tests", AMP_T_ARRAY, 0 }, { NULL, 0, 0 }
@@ -351,6 +379,22 @@ static const struct amp_arg a_result[] = {
 static const struct amp_arg a_log[] = {
 	{ "message", AMP_T_STRING, 0 }, { NULL, 0, 0 }
 };
+static const struct amp_arg a_lock[] = {
+	{ "name", AMP_T_STRING, 0 }, { "suite", AMP_T_INT, 0 },
+	{ "test", AMP_T_INT, 0 }, { NULL, 0, 0 }
+};
+static const struct amp_arg a_board_set[] = {
+	{ "key", AMP_T_STRING, 0 }, { "value", AMP_T_STRING, 0 },
+	{ "suite", AMP_T_INT, 0 }, { "test", AMP_T_INT, 0 }, { NULL, 0, 0 }
+};
+static const struct amp_arg a_board_get[] = {
+	{ "key", AMP_T_STRING, 0 }, { "suite", AMP_T_INT, 0 },
+	{ "test", AMP_T_INT, 0 }, { NULL, 0, 0 }
+};
+static const struct amp_arg a_trail[] = {
+	{ "name", AMP_T_STRING, 0 }, { "phase", AMP_T_STRING, 0 },
+	{ "suite", AMP_T_INT, 0 }, { "test", AMP_T_INT, 0 }, { NULL, 0, 0 }
+};
 
 static const struct amp_command pool_table[] = {
 	{ "suite_tests", h_suite_tests, a_suite_tests },
@@ -359,6 +403,11 @@ static const struct amp_command pool_table[] = {
 	{ "test_result", h_test_result, a_result },
 	{ "log", h_log, a_log },
 	{ "ping", h_ping, NULL },
+	{ "lock", h_sync, a_lock },
+	{ "unlock", h_sync, a_lock },
+	{ "board_set", h_sync, a_board_set },
+	{ "board_get", h_sync, a_board_get },
+	{ "trail", h_sync, a_trail },
 	{ NULL, NULL, NULL }
 };
 
@@ -1166,6 +1215,13 @@ int
 pool_run(struct pool *p, int slot, size_t suite, const uint32_t *idx,
     size_t n, void *batch)
 {
+	return pool_run_group(p, slot, suite, NULL, idx, n, batch);
+}
+
+int
+pool_run_group(struct pool *p, int slot, size_t suite, const char *group,
+    const uint32_t *idx, size_t n, void *batch)
+{
 	struct worker *w = slot >= 0 && slot < p->cfg.nslots ? p->w[slot] :
 	    NULL;
 	struct pool_batch *b;
@@ -1178,6 +1234,8 @@ pool_run(struct pool *p, int slot, size_t suite, const uint32_t *idx,
 	for (i = 0; i < n; i++)
 		json_array_append_new(tests, json_integer(idx[i]));
 	a = json_pack("{s:i, s:o}", "suite", w->handle[suite], "tests", tests);
+	if (group != NULL)
+		json_object_set_new(a, "group", json_string(group));
 	b = xmalloc(sizeof *b);
 	b->w = w;
 	b->batch = batch;

@@ -110,11 +110,14 @@ struct run {
 				*ev_stop, *ev_join, *ev_redial;
 	const char		**running;	/* per slot, for progress */
 	const char		**wnames;
+	struct sync		*sync;		/* locks, board, trails */
+	uint32_t		*gname;		/* per group: catalog offset */
 };
 
 struct run_batch {
 	int	 asks;		/* run asks still unanswered */
 	int	 lost;
+	int	 group;		/* a serial group's: it owns sync asks */
 };
 
 static void	run_check_done(struct run *);
@@ -475,6 +478,64 @@ cb_output(void *ctx, int slot, size_t suite, uint32_t index,
 	    index, stream, data, len);
 }
 
+/* A test's attempt ended: what it held of locks and trails goes (told
+ * to the next holder as a death when it crashed, timed out or was
+ * stopped). */
+static void
+run_sync_ended(struct run *r, int slot, uint32_t ci, const char *outcome)
+{
+	int died = strcmp(outcome, "crash") == 0 ||
+	    strcmp(outcome, "timeout") == 0 ||
+	    strcmp(outcome, "interrupted") == 0;
+
+	sync_owner_gone(r->sync, SYNC_OWNER(slot, ci), died, syncask_drop);
+}
+
+/*
+ * A trail's last finish is held while another test may still start the
+ * trail. Nothing else can once no other worker has work in flight (and
+ * none is still starting): then it was the last. Held ones past their
+ * deadline are released too.
+ */
+static void
+run_trail_check(struct run *r)
+{
+	int i;
+
+	if (r->sync == NULL || sync_trail_held(r->sync) == 0)
+		return;
+	sync_trail_release(r->sync, clock_mono());
+	for (i = 0; i < r->nslots; i++) {
+		if (!pool_alive(r->pool, i) || sync_trail_holds(r->sync,
+		    SYNC_OWNER(i, 0), SYNC_OWNER_SLOT_MASK))
+			continue;
+		if (!r->si[i].loaded || (r->sched != NULL &&
+		    sched_inflight(r->sched, i) > 0))
+			return;
+	}
+	sync_trail_release(r->sync, -1);
+}
+
+static void
+cb_sync(void *ctx, int slot, size_t suite, long index,
+    struct amp_request *req, json_t *box)
+{
+	struct run *r = ctx;
+	uint32_t ci = SYNC_OWNER_GROUP;
+	double limit = r->o->timeout * r->o->timeout_multiplier, linger;
+
+	if (index >= 0) {
+		ci = cat_suite_first(r->cat, (uint16_t)suite) + (uint32_t)index;
+		limit = run_limit(r, ci);
+	}
+	linger = SYNC_TRAIL_LINGER;
+	if (limit > 0 && limit / 2 < linger)
+		linger = limit / 2;
+	syncask_handle(r->sync, SYNC_OWNER(slot, ci), clock_mono() + linger,
+	    req, box);
+	run_trail_check(r);
+}
+
 static void
 cb_result(void *ctx, int slot, size_t suite, uint32_t index, json_t *box)
 {
@@ -484,6 +545,9 @@ cb_result(void *ctx, int slot, size_t suite, uint32_t index, json_t *box)
 	uint32_t unit;
 	char msg[160];
 
+	if (index < cat_suite_count(r->cat, (uint16_t)suite))
+		run_sync_ended(r, slot, cat_suite_first(r->cat,
+		    (uint16_t)suite) + index, word);
 	if (unit_from(r, slot, suite, index, &unit) == -1)
 		return;
 	if (outcome_parse(word, &oc) == -1 || oc == OUT_NONE ||
@@ -509,6 +573,9 @@ cb_batch_done(void *ctx, int slot, void *batch, int status)
 		b->lost = 1;
 	if (--b->asks > 0)
 		return;
+	if (b->group)
+		sync_owner_gone(r->sync, SYNC_OWNER(slot, SYNC_OWNER_GROUP),
+		    b->lost, syncask_drop);
 	if (!b->lost && r->sched != NULL &&
 	    sched_batch_done(r->sched, slot, clock_mono()) > 0)
 		run_dispatch_all(r);
@@ -731,6 +798,9 @@ cb_lost(void *ctx, int slot, const struct pool_loss *loss)
 	run_remove_tmpdir(r, slot);
 	r->running[slot] = NULL;
 	r->si[slot].loaded = 0;		/* a replacement loads anew */
+	/* Whatever its tests held is released: they died with it. */
+	sync_owners_gone(r->sync, SYNC_OWNER(slot, 0), SYNC_OWNER_SLOT_MASK, 1,
+	    syncask_drop);
 	r->si[slot].up = 0;
 	if (r->si[slot].up_told) {
 		r->si[slot].up_told = 0;
@@ -829,10 +899,54 @@ cb_shipped(void *ctx, int slot, uint64_t bytes, size_t sent, size_t cached)
 
 static const struct pool_cbs run_pool_cbs = {
 	cb_loaded, cb_piece, cb_load_failed, cb_started, cb_output, cb_result,
-	cb_batch_done, cb_lost, cb_up, cb_listed, cb_shipped,
+	cb_batch_done, cb_lost, cb_up, cb_listed, cb_shipped, cb_sync,
 };
 
 /* ---- handing out -------------------------------------------------------- */
+
+/* A serial group's batch: one run ask (a group is one suite's), that
+ * names the group. */
+static void
+run_dispatch_group(struct run *r, int slot, int32_t g, const uint32_t *units,
+    size_t n, struct run_batch *b)
+{
+	uint32_t idx[SCHED_MAX_BATCH];
+	uint16_t suite = cat_test(r->cat, unit_cat(r, units[0]))->suite;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		idx[i] = unit_cat(r, units[i]) - cat_suite_first(r->cat, suite);
+	b->group = 1;
+	pool_run_group(r->pool, slot, suite, cat_str(r->cat, r->gname[g]),
+	    idx, n, b);
+}
+
+/* The scheduler's events, said to the user: with -v, an isolated phase
+ * beginning and ending. */
+static void
+run_events(struct run *r)
+{
+	struct sched_event ev;
+	int level = r->o->verbosity > 0 ? LOG_LVL_INFO : LOG_LVL_DEBUG;
+	char what[300];
+
+	while (r->sched != NULL && sched_event(r->sched, &ev)) {
+		if (ev.group >= 0)
+			snprintf(what, sizeof what, "group '%s' (%s, %u test%s)",
+			    cat_str(r->cat, r->gname[ev.group]), ev.grouped ?
+			    "isolated_serial" : "isolated_free", ev.tests,
+			    ev.tests == 1 ? "" : "s");
+		else
+			snprintf(what, sizeof what, "the serial tests (%u)",
+			    ev.tests);
+		if (ev.kind == SCHED_EV_PHASE_START)
+			dr_notice(r->dr, level, "isolated phase begins: %s; "
+			    "nothing else runs until it ends", what);
+		else
+			dr_notice(r->dr, level, "isolated phase ends: %s, after "
+			    "%.2f s", what, ev.seconds);
+	}
+}
 
 static void
 run_dispatch(struct run *r, int slot)
@@ -842,6 +956,7 @@ run_dispatch(struct run *r, int slot)
 	struct run_batch *b;
 	size_t n, i, j, k;
 	uint16_t suite;
+	int32_t g;
 
 	if (r->phase != PH_RUN || !pool_alive(r->pool, slot) ||
 	    !r->si[slot].loaded)
@@ -852,6 +967,10 @@ run_dispatch(struct run *r, int slot)
 	    SCHED_MAX_BATCH)) > 0) {
 		b = xcalloc(1, sizeof *b);
 		b->asks = 1;
+		if ((g = sched_batch_group(r->sched)) >= 0) {
+			run_dispatch_group(r, slot, g, units, n, b);
+			continue;
+		}
 		/* One run ask per stretch of the same suite. */
 		for (i = 0; i < n; i = j) {
 			suite = cat_test(r->cat, unit_cat(r, units[i]))->suite;
@@ -869,6 +988,10 @@ run_dispatch(struct run *r, int slot)
 		if (--b->asks == 0)
 			free(b);
 	}
+	run_events(r);
+	/* A lock freed, a phase begun or ended: others may have work. */
+	if (r->sched != NULL && sched_poked(r->sched))
+		run_dispatch_all(r);
 }
 
 static void
@@ -1050,6 +1173,164 @@ run_select(struct run *r)
 	return 0;
 }
 
+/* ---- groups and locks ------------------------------------------------------ */
+
+/* A small table of 64-bit keys to numbers, for groups (suite, name) and
+ * lock names: open addressing, grown at half full. */
+struct keytab {
+	uint64_t	*key;
+	uint32_t	*val;
+	size_t		 cap, n;
+};
+
+static uint32_t
+keytab_get(struct keytab *t, uint64_t key, uint32_t next, int *added)
+{
+	size_t i, j;
+	uint64_t *ok;
+	uint32_t *ov;
+
+	if ((t->n + 1) * 2 > t->cap) {
+		ok = t->key;
+		ov = t->val;
+		t->cap = t->cap == 0 ? 64 : t->cap * 2;
+		t->key = xcalloc(t->cap, sizeof *t->key);
+		t->val = xcalloc(t->cap, sizeof *t->val);
+		for (i = 0; i < t->cap / 2 && ok != NULL; i++) {
+			if (ok[i] == 0)
+				continue;
+			for (j = (ok[i] * 0x9e3779b97f4a7c15ULL) >> 40;
+			    t->key[j % t->cap] != 0; j++)
+				;
+			t->key[j % t->cap] = ok[i];
+			t->val[j % t->cap] = ov[i];
+		}
+		free(ok);
+		free(ov);
+	}
+	key++;	/* 0 marks a free slot */
+	for (j = (key * 0x9e3779b97f4a7c15ULL) >> 40; t->key[j % t->cap] != 0;
+	    j++)
+		if (t->key[j % t->cap] == key) {
+			*added = 0;
+			return t->val[j % t->cap];
+		}
+	t->key[j % t->cap] = key;
+	t->val[j % t->cap] = next;
+	t->n++;
+	*added = 1;
+	return next;
+}
+
+static void
+keytab_free(struct keytab *t)
+{
+	free(t->key);
+	free(t->val);
+}
+
+/* A lock name's key: 64 bits of FNV-1a. Two names that collided would
+ * only be one lock, never none. */
+static uint64_t
+name_key(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*p++) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The lock names of test t (its "a,b", split), as numbers, appended. */
+static void
+run_test_locks(struct run *r, const struct cat_test *t, struct keytab *names,
+    uint32_t *nlocks, uint32_t **locks, size_t *n, size_t *cap)
+{
+	const char *p = cat_str(r->cat, t->lock), *end;
+	uint32_t id;
+	int added;
+
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		id = keytab_get(names, name_key(p, (size_t)(end - p)),
+		    *nlocks, &added);
+		if (added)
+			(*nlocks)++;
+		if (*n == *cap) {
+			*cap = *cap == 0 ? 256 : *cap * 2;
+			*locks = xreallocarray(*locks, *cap, sizeof **locks);
+		}
+		(*locks)[(*n)++] = id;
+		p = *end == ',' ? end + 1 : end;
+	}
+}
+
+/*
+ * Each selected test's group (the catalog's group name within its suite
+ * file), its group's strategy, .serial and resource locks, for the
+ * scheduler. Nothing at all when no test has any: the scheduler then
+ * costs what it did without them.
+ */
+static int
+run_constrain(struct run *r)
+{
+	struct sched_constraints k;
+	struct keytab groups, names;
+	const struct cat_test *t;
+	uint32_t *group, *lock_first = NULL, *locks = NULL, ng = 0, nl = 0, g,
+	    i;
+	uint8_t *strategy = NULL, *serial;
+	size_t n = 0, cap = 0;
+	int any = 0, added;
+
+	memset(&groups, 0, sizeof groups);
+	memset(&names, 0, sizeof names);
+	group = xcalloc(r->nsel + 1, sizeof *group);
+	serial = xcalloc(r->nsel + 1, 1);
+	lock_first = xcalloc(r->nsel + 1, sizeof *lock_first);
+	for (i = 0; i < r->nsel; i++) {
+		t = cat_test(r->cat, r->sel[i]);
+		group[i] = SCHED_NONE;
+		serial[i] = (t->flags & CAT_F_SERIAL) != 0;
+		any |= serial[i] || t->group != CAT_NONE || t->lock != CAT_NONE;
+		lock_first[i] = (uint32_t)n;
+		if (t->lock != CAT_NONE)
+			run_test_locks(r, t, &names, &nl, &locks, &n, &cap);
+		if (t->group == CAT_NONE)
+			continue;
+		g = keytab_get(&groups, (uint64_t)t->suite << 32 | t->group, ng,
+		    &added);
+		if (added) {
+			r->gname = xreallocarray(r->gname, ng + 1,
+			    sizeof *r->gname);
+			strategy = xreallocarray(strategy, ng + 1, 1);
+			r->gname[ng] = t->group;
+			strategy[ng++] = t->strategy;
+		}
+		group[i] = g;
+	}
+	lock_first[r->nsel] = (uint32_t)n;
+	memset(&k, 0, sizeof k);
+	k.ngroups = ng;
+	k.strategy = strategy;
+	k.group = group;
+	k.serial = serial;
+	k.nlocks = nl;
+	k.lock_first = nl > 0 ? lock_first : NULL;
+	k.locks = locks;
+	i = any ? (uint32_t)sched_constrain(r->sched, &k) : 0;
+	keytab_free(&groups);
+	keytab_free(&names);
+	free(group);
+	free(serial);
+	free(lock_first);
+	free(locks);
+	free(strategy);
+	return (int)i;
+}
+
 static uint32_t *
 run_order(struct run *r, float **estp)
 {
@@ -1226,6 +1507,10 @@ run_begin(struct run *r)
 		    r->nsel, r->nslots);
 		return;
 	}
+	if (run_constrain(r) == -1) {
+		run_fail(r, "cannot schedule the groups and locks");
+		return;
+	}
 	/* The header names the seed (--random-order=SEED): once. */
 	r->phase = PH_RUN;
 	run_info_start(r);
@@ -1259,6 +1544,7 @@ run_check_done(struct run *r)
 {
 	int i;
 
+	run_trail_check(r);
 	if (r->phase == PH_RUN) {
 		if (sched_stopping(r->sched))
 			for (i = 0; i < (r->o->dist == DIST_EACH ?
@@ -1362,6 +1648,7 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (r->phase != PH_RUN)
 		return;
+	run_trail_check(r);
 	memset(&p, 0, sizeof p);
 	p.done = sched_nfinal(r->sched);
 	p.total = sched_nunits(r->sched);
@@ -1568,6 +1855,7 @@ run_setup(struct run *r, const struct options *o, const char *argv0,
 			r->lister = i;
 	}
 	r->cat = cat_new();
+	r->sync = sync_new();
 	for (i = 0; i < (int)o->nsuites; i++)
 		cat_suite_add(r->cat, o->suites[i]);
 	r->load_paths = run_load_paths(o);
@@ -1685,6 +1973,8 @@ run_teardown(struct run *r)
 	free(r->running);
 	free(r->wnames);
 	sched_free(r->sched);
+	sync_free(r->sync);
+	free(r->gname);
 	cat_free(r->cat);
 	cat_free(r->diffcat);
 	free(r->sel);

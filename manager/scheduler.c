@@ -23,9 +23,24 @@
  * --dist each pins unit u to host group u / ntests; any slot of that
  * group may run it (without groups, each slot is a group of its own).
  *
+ * Groups, locks and serial tests (sched_constrain, distmgr(3)) keep
+ * their units out of the queue: a serial group's units wait in a copy
+ * of the group (one per host group in --dist each) and go to one worker
+ * as one batch, run in one process; an isolated group's, and the serial
+ * tests', wait for a phase in which nothing else runs anywhere: nothing
+ * more is handed out, the workers finish what they hold, the phase's
+ * units run (on every worker, or on one), and then the rest resumes.
+ * Phases come first, while the workers are still idle from starting,
+ * so that none has to be drained; work that comes back after its phase
+ * (reruns, the rest of a group whose process died) waits for the end of
+ * the run. A test with resource locks waits in a lane of its first lock
+ * and goes to a worker only when no other worker holds one of its locks
+ * in flight.
+ *
  * Invariant: a unit is in exactly one place (the queue, the rerun queue,
- * a group's pinned queue, a slot's flight list) or final, and becomes
- * final exactly once. Units are linked through one next[] array, so the
+ * a host group's pinned queue, a lock's lane, a group's copy, a slot's
+ * flight list) or final, and becomes final exactly once. Units are
+ * linked through one next[] array, so the
  * scheduler costs a few bytes per test, whatever the number of tests.
  */
 #include <math.h>
@@ -64,6 +79,7 @@ struct sslot {
 	double		 busy_from;	/* when the current test could start */
 	struct sbatch	*b;		/* unanswered batches, oldest first */
 	size_t		 bfirst, bn, bcap;
+	uint32_t	 nphase;	/* units of the isolated phase in flight */
 };
 
 /* --dist each: a host group's units, run by any of its slots. */
@@ -91,6 +107,7 @@ struct sched {
 	int		 stopping;
 	double		 mean;		/* observed cost of a test; 0 none yet */
 	double		 overhead;	/* observed cost beyond known durations */
+	struct scons	*c;		/* groups, locks; NULL: none */
 };
 
 /* ---- lists ------------------------------------------------------------ */
@@ -242,6 +259,654 @@ sched_observe(struct sched *s, uint32_t u, double cost)
 	s->overhead += SCHED_ALPHA * (extra - s->overhead);
 }
 
+/* ---- groups, locks and serial tests ---------------------------------- */
+
+struct sslot;
+static void	slot_send(struct sched *, struct sslot *, uint32_t);
+static void	slot_batch_open(struct sslot *, uint32_t);
+
+#define SG_GROUPED	0x1	/* its units run in one process */
+#define SG_ISOLATED	0x2	/* nothing else runs while it does */
+#define SCHED_EVENTS	32	/* events kept for the caller */
+
+enum { PH_IDLE, PH_DRAIN, PH_ON };
+
+/* A group as the scheduler sees it: a user's group whose strategy is not
+ * free, or (the last one) the serial tests. */
+struct sgrp {
+	uint8_t		 flags;
+	uint8_t		 width;		/* slots at once in its phase; 0 any */
+	int32_t		 user;		/* the caller's group; -1 serial tests */
+	uint32_t	 rank;		/* its first test's place in the order */
+	uint32_t	 ntests;
+	int		 phased;	/* its first phase is over */
+	double		 since;		/* its phase began */
+};
+
+/* A group's units for one pin (the host group they are pinned to in
+ * --dist each; pin 0 in --dist load). */
+struct scopy {
+	struct squeue	 pending;
+	int		 slot;		/* grouped: the slot running it, -1 */
+	int		 avoid;		/* better elsewhere than here, -1 */
+	uint32_t	 inflight;
+};
+
+/* A resource lock: the slot with units holding it in flight. */
+struct slock {
+	int		 slot;
+	uint32_t	 count;
+};
+
+struct scons {
+	uint32_t	*rank;		/* per test: its place in the order */
+	uint32_t	*grp;		/* per test: its sgrp, or SCHED_NONE */
+	struct sgrp	*g;
+	uint32_t	 ng;
+	int		 npins;
+	struct scopy	*copy;		/* [ng * npins] */
+	uint32_t	*lock_first;	/* [ntests + 1], or NULL */
+	uint32_t	*locks;
+	struct slock	*lock;		/* [nlocks] */
+	uint32_t	 nlocks;
+	struct squeue	*lane;		/* [nlocks * npins]: by first lock */
+	uint32_t	 phase;		/* the isolated sgrp, SCHED_NONE */
+	int		 phase_state;
+	int		 poke;
+	int32_t		 last_group;
+	struct sched_event ev[SCHED_EVENTS];
+	size_t		 ev_first, ev_n;
+};
+
+static int
+unit_pin(const struct sched *s, uint32_t u)
+{
+	return s->cfg.each ? (int)(u / s->ntests) : 0;
+}
+
+static int
+slot_pin(const struct sched *s, int slot)
+{
+	return s->cfg.each ? s->slots[slot].group : 0;
+}
+
+static struct scopy *
+copy_of(const struct sched *s, uint32_t g, int pin)
+{
+	return &s->c->copy[(size_t)g * (size_t)s->c->npins + (size_t)pin];
+}
+
+static uint32_t
+unit_grp(const struct sched *s, uint32_t u)
+{
+	return s->c == NULL ? SCHED_NONE : s->c->grp[unit_test(s, u)];
+}
+
+static uint32_t
+unit_nlocks(const struct sched *s, uint32_t u, const uint32_t **locks)
+{
+	uint32_t t = unit_test(s, u);
+
+	if (s->c == NULL || s->c->lock_first == NULL)
+		return 0;
+	*locks = s->c->locks + s->c->lock_first[t];
+	return s->c->lock_first[t + 1] - s->c->lock_first[t];
+}
+
+/* May u go to slot as far as its locks go? */
+static int
+unit_locks_free(const struct sched *s, uint32_t u, int slot)
+{
+	const uint32_t *l;
+	uint32_t i, n = unit_nlocks(s, u, &l);
+
+	for (i = 0; i < n; i++)
+		if (s->c->lock[l[i]].count > 0 && s->c->lock[l[i]].slot != slot)
+			return 0;
+	return 1;
+}
+
+static void
+sched_emit(struct sched *s, int kind, uint32_t g)
+{
+	struct scons *c = s->c;
+	struct sched_event *e;
+
+	if (c->ev_n == SCHED_EVENTS) {	/* the caller is not reading */
+		c->ev_first = (c->ev_first + 1) % SCHED_EVENTS;
+		c->ev_n--;
+	}
+	e = &c->ev[(c->ev_first + c->ev_n++) % SCHED_EVENTS];
+	e->kind = kind;
+	e->group = c->g[g].user;
+	e->tests = c->g[g].ntests;
+	e->grouped = (c->g[g].flags & SG_GROUPED) != 0;
+}
+
+/* Where u waits when it is not in flight. */
+static struct squeue *
+unit_home(struct sched *s, uint32_t u)
+{
+	uint32_t g = unit_grp(s, u);
+	const uint32_t *l;
+
+	if (g != SCHED_NONE)
+		return &copy_of(s, g, unit_pin(s, u))->pending;
+	if (unit_nlocks(s, u, &l) > 0)
+		return &s->c->lane[(size_t)l[0] * (size_t)s->c->npins +
+		    (size_t)unit_pin(s, u)];
+	return s->cfg.each ? &s->groups[unit_pin(s, u)].pinned : &s->queue;
+}
+
+/* u goes to slot w: it takes its locks there. */
+static void
+unit_sent(struct sched *s, int slot, uint32_t u)
+{
+	const uint32_t *l;
+	uint32_t i, n, g;
+
+	if (s->c == NULL)
+		return;
+	n = unit_nlocks(s, u, &l);
+	for (i = 0; i < n; i++) {
+		s->c->lock[l[i]].slot = slot;
+		s->c->lock[l[i]].count++;
+	}
+	if ((g = unit_grp(s, u)) == SCHED_NONE)
+		return;
+	copy_of(s, g, unit_pin(s, u))->inflight++;
+	if (g == s->c->phase)
+		s->slots[slot].nphase++;
+}
+
+/* u left slot's flight (a result, or back to waiting): its locks go,
+ * and whoever waited for them may now have work. */
+static void
+unit_landed(struct sched *s, int slot, uint32_t u)
+{
+	const uint32_t *l;
+	uint32_t i, n, g;
+	struct scopy *cp;
+
+	if (s->c == NULL)
+		return;
+	n = unit_nlocks(s, u, &l);
+	for (i = 0; i < n; i++)
+		if (s->c->lock[l[i]].count > 0 &&
+		    --s->c->lock[l[i]].count == 0)
+			s->c->poke = 1;
+	if ((g = unit_grp(s, u)) == SCHED_NONE)
+		return;
+	cp = copy_of(s, g, unit_pin(s, u));
+	if (cp->inflight > 0 && --cp->inflight == 0) {
+		cp->slot = -1;
+		s->c->poke = 1;
+	}
+	if (g == s->c->phase && s->slots[slot].nphase > 0)
+		s->slots[slot].nphase--;
+}
+
+/* Units of g waiting, on every pin. */
+static uint32_t
+grp_pending(const struct sched *s, uint32_t g)
+{
+	uint32_t n = 0;
+	int p;
+
+	for (p = 0; p < s->c->npins; p++)
+		n += copy_of(s, g, p)->pending.n;
+	return n;
+}
+
+static uint32_t
+grp_inflight(const struct sched *s, uint32_t g)
+{
+	uint32_t n = 0;
+	int p;
+
+	for (p = 0; p < s->c->npins; p++)
+		n += copy_of(s, g, p)->inflight;
+	return n;
+}
+
+/* Is there anything but isolated work left to hand out? */
+static int
+sched_plain_left(const struct sched *s)
+{
+	uint32_t g, i;
+	int w;
+
+	if (s->queue.n > 0 || s->reruns.n > 0)
+		return 1;
+	for (w = 0; s->cfg.each && w < s->ngroups; w++)
+		if (s->groups[w].pinned.n > 0)
+			return 1;
+	for (i = 0; i < s->c->nlocks * (uint32_t)s->c->npins; i++)
+		if (s->c->lane[i].n > 0)
+			return 1;
+	for (g = 0; g < s->c->ng; g++)
+		if (!(s->c->g[g].flags & SG_ISOLATED) && grp_pending(s, g) > 0)
+			return 1;
+	return 0;
+}
+
+static int
+sched_all_idle(const struct sched *s)
+{
+	int w;
+
+	for (w = 0; w < s->cfg.nslots; w++)
+		if (s->slots[w].flight.n > 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * The isolated phase's state: a phase ends once its group has nothing
+ * waiting or in flight; the next isolated group with work (its first
+ * phase at once, work that came back only when nothing else is left)
+ * then waits for every worker to finish what it holds, and begins.
+ */
+static void
+sched_phase_update(struct sched *s, double now)
+{
+	struct scons *c = s->c;
+	uint32_t g, best = SCHED_NONE;
+
+	if (c == NULL || s->stopping)
+		return;
+	if (c->phase_state == PH_ON) {
+		if (grp_pending(s, c->phase) > 0 ||
+		    grp_inflight(s, c->phase) > 0)
+			return;
+		sched_emit(s, SCHED_EV_PHASE_END, c->phase);
+		c->ev[(c->ev_first + c->ev_n - 1) % SCHED_EVENTS].seconds =
+		    now - c->g[c->phase].since;
+		c->g[c->phase].phased = 1;
+		c->phase = SCHED_NONE;
+		c->phase_state = PH_IDLE;
+		c->poke = 1;
+	}
+	if (c->phase_state == PH_IDLE) {
+		for (g = 0; g < c->ng; g++) {
+			if (!(c->g[g].flags & SG_ISOLATED) ||
+			    grp_pending(s, g) == 0)
+				continue;
+			if (c->g[g].phased && sched_plain_left(s))
+				continue;
+			if (best == SCHED_NONE || c->g[g].rank < c->g[best].rank)
+				best = g;
+		}
+		if (best == SCHED_NONE)
+			return;
+		c->phase = best;
+		c->phase_state = PH_DRAIN;
+	}
+	if (c->phase_state == PH_DRAIN && sched_all_idle(s)) {
+		c->phase_state = PH_ON;
+		c->g[c->phase].since = now;
+		sched_emit(s, SCHED_EV_PHASE_START, c->phase);
+		c->poke = 1;
+	}
+}
+
+/* May slot take a unit of the phase now (its width)? */
+static int
+phase_room(const struct sched *s, int slot)
+{
+	const struct sgrp *g = &s->c->g[s->c->phase];
+	int w, busy = 0;
+
+	if (g->width == 0 || s->slots[slot].nphase > 0)
+		return 1;
+	for (w = 0; w < s->cfg.nslots; w++)
+		busy += s->slots[w].nphase > 0;
+	return busy < g->width;
+}
+
+/* A grouped copy slot may take now: the phase's group while it is on,
+ * else serial groups (first, as the longest jobs). */
+static struct scopy *
+sched_pick_copy(struct sched *s, int slot, uint32_t *gp)
+{
+	struct scons *c = s->c;
+	struct scopy *cp, *best = NULL;
+	uint32_t g, lo, hi, u, bg = SCHED_NONE;
+
+	if (c->phase_state == PH_ON) {
+		lo = c->phase;
+		hi = c->phase + 1;
+		if (!phase_room(s, slot))
+			return NULL;
+	} else {
+		lo = 0;
+		hi = c->ng;
+	}
+	for (g = lo; g < hi; g++) {
+		if (!(c->g[g].flags & SG_GROUPED) || (c->phase_state != PH_ON &&
+		    (c->g[g].flags & SG_ISOLATED)))
+			continue;
+		cp = copy_of(s, g, slot_pin(s, slot));
+		if (cp->pending.n == 0 || cp->slot != -1 ||
+		    (cp->avoid == slot && (s->cfg.each ?
+		    s->groups[s->slots[slot].group].nup : s->nup) > 1))
+			continue;
+		for (u = cp->pending.head; u != SCHED_NONE; u = s->next[u])
+			if (!unit_locks_free(s, u, slot))
+				break;
+		if (u != SCHED_NONE)
+			continue;
+		if (best == NULL || c->g[g].rank < c->g[bg].rank) {
+			best = cp;
+			bg = g;
+		}
+	}
+	*gp = bg;
+	return best;
+}
+
+/* Sends one grouped copy as a batch of its own. */
+static size_t
+sched_send_copy(struct sched *s, int slot, struct scopy *cp, uint32_t g,
+    double now, uint32_t *units, size_t max)
+{
+	struct sslot *w = &s->slots[slot];
+	size_t n = 0;
+	uint32_t u;
+
+	if (w->flight.n == 0)
+		w->busy_from = now;
+	cp->slot = slot;
+	cp->avoid = -1;
+	while (n < max && (u = sq_pop(s, &cp->pending)) != SCHED_NONE) {
+		slot_send(s, w, u);
+		units[n++] = u;
+	}
+	slot_batch_open(w, (uint32_t)n);
+	s->c->last_group = s->c->g[g].user;
+	return n;
+}
+
+/* The next unit (not grouped) slot may take, with the queue it waits in:
+ * the phase's while it is on; else the first in the run's order of the
+ * queue's head and the heads of the lanes whose locks are free. */
+static uint32_t
+sched_peek(struct sched *s, int slot, struct squeue *q, struct squeue **from)
+{
+	struct scons *c = s->c;
+	struct squeue *best = NULL, *l;
+	uint32_t i;
+	int pin = slot_pin(s, slot);
+
+	if (c == NULL) {
+		*from = q;
+		return q->head;
+	}
+	if (c->phase_state == PH_DRAIN)
+		return SCHED_NONE;
+	if (c->phase_state == PH_ON) {
+		l = &copy_of(s, c->phase, pin)->pending;
+		if ((c->g[c->phase].flags & SG_GROUPED) || l->n == 0 ||
+		    !phase_room(s, slot) || !unit_locks_free(s, l->head, slot))
+			return SCHED_NONE;
+		*from = l;
+		return l->head;
+	}
+	if (q->n > 0)
+		best = q;
+	for (i = 0; i < c->nlocks; i++) {
+		l = &c->lane[(size_t)i * (size_t)c->npins + (size_t)pin];
+		if (l->n == 0 || !unit_locks_free(s, l->head, slot))
+			continue;
+		if (best == NULL || c->rank[unit_test(s, l->head)] <
+		    c->rank[unit_test(s, best->head)])
+			best = l;
+	}
+	if (best == NULL)
+		return SCHED_NONE;
+	*from = best;
+	return best->head;
+}
+
+static uint8_t
+grp_flags(enum sched_strategy st)
+{
+	switch (st) {
+	case SCHED_SERIAL:
+		return SG_GROUPED;
+	case SCHED_ISOLATED_FREE:
+		return SG_ISOLATED;
+	case SCHED_ISOLATED_SERIAL:
+		return SG_GROUPED | SG_ISOLATED;
+	default:
+		return 0;
+	}
+}
+
+/* The caller's groups to ours: free ones are no group at all; a serial
+ * test in a serial group makes it isolated_serial; the serial tests of
+ * other groups go to the last sgrp, run one at a time in a phase. */
+static void
+scons_groups(struct sched *s, const struct sched_constraints *k,
+    const uint32_t *order)
+{
+	struct scons *c = s->c;
+	uint32_t *map = xcalloc(k->ngroups + 1, sizeof *map), t, g, ug, i;
+	uint8_t *fl = xcalloc(k->ngroups + 1, 1);
+
+	for (g = 0; g < k->ngroups; g++)
+		fl[g] = grp_flags((enum sched_strategy)k->strategy[g]);
+	for (t = 0; t < s->ntests && k->serial != NULL; t++) {
+		ug = k->group != NULL ? k->group[t] : SCHED_NONE;
+		if (k->serial[t] && ug != SCHED_NONE &&
+		    (fl[ug] & SG_GROUPED))
+			fl[ug] |= SG_ISOLATED;
+	}
+	c->g = xcalloc(k->ngroups + 2, sizeof *c->g);
+	for (g = 0; g < k->ngroups; g++) {
+		map[g] = SCHED_NONE;
+		if (fl[g] == 0)
+			continue;
+		map[g] = c->ng;
+		c->g[c->ng].flags = fl[g];
+		c->g[c->ng].width = (fl[g] & SG_GROUPED) ? 1 : 0;
+		c->g[c->ng].user = (int32_t)g;
+		c->g[c->ng++].rank = SCHED_NONE;
+	}
+	/* The serial tests: isolated, one worker at a time. */
+	c->g[c->ng].flags = SG_ISOLATED;
+	c->g[c->ng].width = 1;
+	c->g[c->ng].user = -1;
+	c->g[c->ng].rank = SCHED_NONE;
+	for (i = 0; i < s->ntests; i++) {
+		t = order != NULL ? order[i] : i;
+		ug = k->group != NULL ? k->group[t] : SCHED_NONE;
+		g = ug != SCHED_NONE && ug < k->ngroups ? map[ug] : SCHED_NONE;
+		if (k->serial != NULL && k->serial[t] && (g == SCHED_NONE ||
+		    !(c->g[g].flags & SG_GROUPED)))
+			g = c->ng;
+		c->grp[t] = g;
+		if (g != SCHED_NONE) {
+			c->g[g].ntests++;
+			if (c->g[g].rank == SCHED_NONE)
+				c->g[g].rank = i;
+		}
+	}
+	c->ng++;
+	free(map);
+	free(fl);
+}
+
+/* Expected seconds of what slot may still be handed, for batch sizes. */
+static double
+sched_left_est(const struct sched *s, int slot, const struct squeue *q)
+{
+	const struct scons *c = s->c;
+	double e;
+	uint32_t i;
+	int pin = slot_pin(s, slot);
+
+	if (c == NULL)
+		return sq_est(s, q);
+	if (c->phase_state == PH_ON)
+		return sq_est(s, &copy_of(s, c->phase, pin)->pending);
+	e = sq_est(s, q);
+	for (i = 0; i < c->nlocks; i++)
+		e += sq_est(s, &c->lane[(size_t)i * (size_t)c->npins +
+		    (size_t)pin]);
+	return e;
+}
+
+static void	sched_final(struct sched *, uint32_t, enum outcome);
+
+/* sched_drain's part: what waits in lanes and groups (of host group
+ * group in --dist each, of all in --dist load). */
+static size_t
+scons_drain(struct sched *s, int group, uint32_t *units, size_t max)
+{
+	struct scons *c = s->c;
+	struct squeue *q;
+	size_t n = 0;
+	uint32_t i, u;
+	int p, lo = 0, hi = c->npins;
+
+	if (s->cfg.each) {
+		if (group < 0 || group >= s->ngroups)
+			return 0;
+		lo = group;
+		hi = group + 1;
+	}
+	for (p = lo; p < hi; p++)
+		for (i = 0; i < c->nlocks + c->ng && n < max; i++) {
+			q = i < c->nlocks ? &c->lane[(size_t)i *
+			    (size_t)c->npins + (size_t)p] :
+			    &copy_of(s, i - c->nlocks, p)->pending;
+			while (n < max && (u = sq_pop(s, q)) != SCHED_NONE) {
+				sched_final(s, u, OUT_NOT_RUN);
+				units[n++] = u;
+			}
+		}
+	return n;
+}
+
+int
+sched_constrain(struct sched *s, const struct sched_constraints *k)
+{
+	struct scons *c;
+	uint32_t i, t, u, n, *order;
+	int w;
+
+	if (s->c != NULL || s->nup > 0 || s->nfinal > 0)
+		return -1;
+	for (t = 0; t < s->ntests && k->lock_first != NULL; t++)
+		if (k->lock_first[t] > k->lock_first[t + 1])
+			return -1;
+	for (n = 0; k->lock_first != NULL && n < k->lock_first[s->ntests]; n++)
+		if (k->locks[n] >= k->nlocks)
+			return -1;
+	c = s->c = xcalloc(1, sizeof *c);
+	c->npins = s->cfg.each ? s->ngroups : 1;
+	c->rank = xcalloc(s->ntests + 1, sizeof *c->rank);
+	c->grp = xcalloc(s->ntests + 1, sizeof *c->grp);
+	c->phase = SCHED_NONE;
+	c->last_group = -1;
+	/* The order is the queue's (or the first pin's) as built. */
+	order = xcalloc(s->ntests + 1, sizeof *order);
+	i = 0;
+	for (u = s->cfg.each ? s->groups[0].pinned.head : s->queue.head;
+	    u != SCHED_NONE && i < s->ntests; u = s->next[u])
+		order[i++] = unit_test(s, u);
+	for (i = 0; i < s->ntests; i++)
+		c->rank[order[i]] = i;
+	scons_groups(s, k, order);
+	free(order);
+	if (k->lock_first != NULL && k->nlocks > 0) {
+		c->nlocks = k->nlocks;
+		c->lock_first = xcalloc(s->ntests + 1, sizeof *c->lock_first);
+		memcpy(c->lock_first, k->lock_first, (s->ntests + 1) *
+		    sizeof *c->lock_first);
+		c->locks = xcalloc(k->lock_first[s->ntests] + 1,
+		    sizeof *c->locks);
+		memcpy(c->locks, k->locks, k->lock_first[s->ntests] *
+		    sizeof *c->locks);
+		c->lock = xcalloc(c->nlocks, sizeof *c->lock);
+	}
+	c->lane = xcalloc((size_t)c->nlocks * (size_t)c->npins + 1,
+	    sizeof *c->lane);
+	for (i = 0; i < c->nlocks * (uint32_t)c->npins; i++)
+		sq_init(&c->lane[i]);
+	c->copy = xcalloc((size_t)c->ng * (size_t)c->npins, sizeof *c->copy);
+	for (i = 0; i < c->ng * (uint32_t)c->npins; i++) {
+		sq_init(&c->copy[i].pending);
+		c->copy[i].slot = c->copy[i].avoid = -1;
+	}
+	/* Each unit from the queue (in order) to where it waits. */
+	for (w = 0; w < (s->cfg.each ? s->ngroups : 1); w++) {
+		struct squeue all = s->cfg.each ? s->groups[w].pinned : s->queue;
+
+		sq_init(s->cfg.each ? &s->groups[w].pinned : &s->queue);
+		while (all.head != SCHED_NONE) {
+			u = all.head;
+			all.head = s->next[u];
+			sq_push_tail(s, unit_home(s, u), u);
+		}
+	}
+	return 0;
+}
+
+static void
+scons_free(struct scons *c)
+{
+	if (c == NULL)
+		return;
+	free(c->rank);
+	free(c->grp);
+	free(c->g);
+	free(c->copy);
+	free(c->lock_first);
+	free(c->locks);
+	free(c->lock);
+	free(c->lane);
+	free(c);
+}
+
+int
+sched_event(struct sched *s, struct sched_event *ev)
+{
+	struct scons *c = s->c;
+
+	if (c == NULL || c->ev_n == 0)
+		return 0;
+	*ev = c->ev[c->ev_first];
+	c->ev_first = (c->ev_first + 1) % SCHED_EVENTS;
+	c->ev_n--;
+	return 1;
+}
+
+int
+sched_poked(struct sched *s)
+{
+	int p;
+
+	if (s->c == NULL)
+		return 0;
+	p = s->c->poke;
+	s->c->poke = 0;
+	return p;
+}
+
+int32_t
+sched_batch_group(const struct sched *s)
+{
+	return s->c != NULL ? s->c->last_group : -1;
+}
+
+int
+sched_isolating(const struct sched *s)
+{
+	return s->c != NULL && s->c->phase_state != PH_IDLE;
+}
+
 /* ---- construction ------------------------------------------------------ */
 
 struct sched *
@@ -315,6 +980,7 @@ sched_free(struct sched *s)
 	free(s->attempts);
 	free(s->last);
 	free(s->est);
+	scons_free(s->c);
 	free(s);
 }
 
@@ -356,7 +1022,12 @@ sched_memory(const struct sched *s)
 	return sizeof *s + (size_t)(s->nunits + 1) * (sizeof *s->next + 2 +
 	    sizeof *s->last) + (size_t)(s->ntests + 1) * sizeof *s->est +
 	    (size_t)s->cfg.nslots * sizeof *s->slots +
-	    (size_t)s->ngroups * sizeof *s->groups;
+	    (size_t)s->ngroups * sizeof *s->groups +
+	    (s->c == NULL ? 0 : sizeof *s->c + (size_t)(s->ntests + 1) *
+	    (sizeof *s->c->rank + sizeof *s->c->grp) +
+	    (s->c->lock_first == NULL ? 0 : (size_t)(s->ntests + 1) *
+	    sizeof *s->c->lock_first + (size_t)s->c->lock_first[s->ntests] *
+	    sizeof *s->c->locks));
 }
 
 /* ---- handing out -------------------------------------------------------- */
@@ -421,8 +1092,11 @@ sched_take_rerun(struct sched *s, int slot)
 {
 	uint32_t prev = SCHED_NONE, u;
 
+	if (s->c != NULL && s->c->phase_state != PH_IDLE)
+		return SCHED_NONE;
 	for (u = s->reruns.head; u != SCHED_NONE; prev = u, u = s->next[u])
-		if (s->last[u] != slot || s->nup <= 1) {
+		if ((s->last[u] != slot || s->nup <= 1) && (s->c == NULL ||
+		    unit_locks_free(s, u, slot))) {
 			sq_unlink(s, &s->reruns, prev, u);
 			return u;
 		}
@@ -434,6 +1108,7 @@ slot_send(struct sched *s, struct sslot *w, uint32_t u)
 {
 	s->state[u] = ST_FLIGHT;
 	sq_push_tail(s, &w->flight, u);
+	unit_sent(s, (int)(w - s->slots), u);
 }
 
 size_t
@@ -441,17 +1116,24 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
     size_t max)
 {
 	struct sslot *w = slot_get(s, slot);
-	struct squeue *q;
+	struct squeue *q, *from;
+	struct scopy *cp;
 	double left, budget, got = 0, e, high;
 	size_t n = 0;
-	uint32_t u;
+	uint32_t u, g;
 	int nup;
 
+	if (s->c != NULL) {
+		s->c->last_group = -1;
+		sched_phase_update(s, now);
+	}
 	if (w == NULL || !w->up || s->stopping || max == 0)
 		return 0;
 	q = s->cfg.each ? &s->groups[w->group].pinned : &s->queue;
 	nup = s->cfg.each ? s->groups[w->group].nup : s->nup;
-	if (q->n == 0 && (s->cfg.each || s->reruns.n == 0))
+	if (s->c == NULL && q->n == 0 && (s->cfg.each || s->reruns.n == 0))
+		return 0;
+	if (s->c != NULL && s->c->phase_state == PH_DRAIN)
 		return 0;
 	left = slot_left(s, w, now);
 	/* Far away, a result takes half a round trip to come back and the
@@ -459,9 +1141,11 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
 	if (w->flight.n > 0 && (left >= SCHED_LOW + w->rtt ||
 	    w->flight.n >= 2 * SCHED_MAX_BATCH))
 		return 0;
+	if (s->c != NULL && (cp = sched_pick_copy(s, slot, &g)) != NULL)
+		return sched_send_copy(s, slot, cp, g, now, units, max);
 	high = SCHED_HIGH > SCHED_LOW + 2 * w->rtt ? SCHED_HIGH :
 	    SCHED_LOW + 2 * w->rtt;
-	budget = sq_est(s, q) / (2.0 * (nup > 0 ? nup : 1));
+	budget = sched_left_est(s, slot, q) / (2.0 * (nup > 0 ? nup : 1));
 	if (budget > high)
 		budget = high;
 	if (max > SCHED_MAX_BATCH)
@@ -477,12 +1161,12 @@ sched_next_batch(struct sched *s, int slot, double now, uint32_t *units,
 	while (n < max) {
 		u = s->cfg.each ? SCHED_NONE : sched_take_rerun(s, slot);
 		if (u == SCHED_NONE) {
-			if (q->head == SCHED_NONE)
+			if ((u = sched_peek(s, slot, q, &from)) == SCHED_NONE)
 				break;
-			e = unit_est(s, q->head);
+			e = unit_est(s, u);
 			if (n > 0 && got + e > budget)
 				break;
-			u = sq_pop(s, q);
+			sq_pop(s, from);
 		} else
 			e = unit_est(s, u);
 		got += e;
@@ -564,6 +1248,7 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 		return SCHED_IGNORED;
 	if (sq_remove(s, &w->flight, u) == -1)
 		return SCHED_IGNORED;
+	unit_landed(s, slot, u);
 	slot_batch_count(w);
 	/* From the previous result (or the send to an idle worker, plus
 	 * the round trip) to this one: the worker's whole cost of a test,
@@ -581,16 +1266,23 @@ sched_result(struct sched *s, int slot, uint32_t u, enum outcome o,
 	if (is_rerunnable(o) && !s->stopping &&
 	    s->attempts[u] <= s->cfg.reruns) {
 		s->state[u] = ST_QUEUED;
-		if (s->cfg.each)
-			sq_push_head(s, &s->groups[w->group].pinned, u);
+		if (unit_grp(s, u) != SCHED_NONE) {
+			/* Again in its group's process, on another worker. */
+			sq_push_tail(s, unit_home(s, u), u);
+			copy_of(s, unit_grp(s, u), unit_pin(s, u))->avoid = slot;
+		} else if (s->cfg.each)
+			sq_push_head(s, s->c != NULL ? unit_home(s, u) :
+			    &s->groups[w->group].pinned, u);
 		else
 			sq_push_tail(s, &s->reruns, u);
+		sched_phase_update(s, now);
 		return SCHED_RERUN;
 	}
 	if (o == OUT_PASS && s->attempts[u] > 1)
 		o = OUT_FLAKY;
 	sched_final(s, u, o);
 	*final = o;
+	sched_phase_update(s, now);
 	return SCHED_FINAL;
 }
 
@@ -614,6 +1306,7 @@ slot_requeue(struct sched *s, struct sslot *w, uint32_t keep, size_t limit)
 			continue;
 		}
 		sq_unlink(s, &w->flight, prev, u);
+		unit_landed(s, (int)(w - s->slots), u);
 		s->state[u] = ST_QUEUED;
 		s->next[u] = tmp;
 		tmp = u;
@@ -623,7 +1316,15 @@ slot_requeue(struct sched *s, struct sslot *w, uint32_t keep, size_t limit)
 	while (tmp != SCHED_NONE) {
 		u = tmp;
 		tmp = s->next[u];
-		sq_push_head(s, q, u);
+		if (s->c == NULL) {
+			sq_push_head(s, q, u);
+			continue;
+		}
+		sq_push_head(s, unit_home(s, u), u);
+		/* The rest of a group whose process died runs elsewhere. */
+		if (unit_grp(s, u) != SCHED_NONE)
+			copy_of(s, unit_grp(s, u), unit_pin(s, u))->avoid =
+			    (int)(w - s->slots);
 	}
 	return moved;
 }
@@ -635,7 +1336,6 @@ sched_batch_done(struct sched *s, int slot, double now)
 	struct sbatch b;
 	size_t left;
 
-	(void)now;
 	if (w == NULL || w->bn == 0)
 		return 0;
 	b = w->b[w->bfirst];
@@ -648,6 +1348,7 @@ sched_batch_done(struct sched *s, int slot, double now)
 	left = slot_requeue(s, w, SCHED_NONE, b.count - b.got);
 	if (w->running != SCHED_NONE && s->state[w->running] != ST_RUNNING)
 		w->running = SCHED_NONE;
+	sched_phase_update(s, now);
 	return left;
 }
 
@@ -748,6 +1449,8 @@ sched_drain(struct sched *s, int group, uint32_t *units, size_t max)
 		sched_final(s, u, OUT_NOT_RUN);
 		units[n++] = u;
 	}
+	if (s->c != NULL && n < max)
+		n += scons_drain(s, group, units + n, max - n);
 	return n;
 }
 

@@ -41,11 +41,24 @@ struct sync_kv {
 	struct sync_kv	*next;
 };
 
+/* A test that started a trail and has not finished it. */
+struct sync_user {
+	uint64_t		 owner;
+	unsigned long		 n;		/* its starts not yet finished */
+	struct sync_user	*next;
+};
+
 struct sync_trail {
 	char			*name;
 	unsigned long		 active;	/* started, not yet finished */
-	int			 started;
-	int			 finished;
+	int			 up;		/* set up, not torn down */
+	struct sync_user	*users;
+	/* The finish that left nobody on the trail, waiting to learn
+	 * whether it was the last (held_arg NULL: none). */
+	uint64_t		 held_owner;
+	sync_answer_fn		 held_answer;
+	void			*held_arg;
+	double			 held_deadline;
 	struct sync_trail	*next;
 };
 
@@ -56,6 +69,7 @@ struct sync {
 	struct sync_kv		*board[SYNC_BUCKETS];
 	struct sync_trail	*trails;
 	size_t			 board_bytes;
+	size_t			 nheld;		/* trails with a held finish */
 };
 
 static unsigned
@@ -67,6 +81,10 @@ sync_hash(const char *s)
 		h = (h ^ (unsigned char)*s++) * 16777619u;
 	return h % SYNC_BUCKETS;
 }
+
+static void	trail_free_users(struct sync_trail *);
+static void	trail_owner_gone(struct sync *, uint64_t owner, uint64_t mask,
+		    void (*drop)(void *arg));
 
 struct sync *
 sync_new(void)
@@ -104,6 +122,7 @@ sync_free(struct sync *s)
 	}
 	for (t = s->trails; t != NULL; t = tn) {
 		tn = t->next;
+		trail_free_users(t);
 		free(t->name);
 		free(t);
 	}
@@ -190,13 +209,13 @@ sync_unlock(struct sync *s, const char *name, uint64_t owner)
 
 /* Drops owner's waits; grants nothing. */
 static void
-sync_drop_waits(struct sync_lock *l, uint64_t owner,
+sync_drop_waits(struct sync_lock *l, uint64_t owner, uint64_t mask,
     void (*drop)(void *arg))
 {
 	struct sync_waiter **wp = &l->head, *w, *prev = NULL;
 
 	while ((w = *wp) != NULL) {
-		if (w->owner == owner) {
+		if ((w->owner & mask) == owner) {
 			*wp = w->next;
 			if (l->tail == w)
 				l->tail = prev;
@@ -214,18 +233,27 @@ size_t
 sync_owner_gone(struct sync *s, uint64_t owner, int died,
     void (*drop)(void *arg))
 {
+	return sync_owners_gone(s, owner, UINT64_MAX, died, drop);
+}
+
+size_t
+sync_owners_gone(struct sync *s, uint64_t owner, uint64_t mask, int died,
+    void (*drop)(void *arg))
+{
 	struct sync_lock *l;
 	size_t i, released = 0;
 
+	owner &= mask;
 	for (i = 0; i < SYNC_BUCKETS; i++)
 		for (l = s->locks[i]; l != NULL; l = l->next) {
-			sync_drop_waits(l, owner, drop);
-			if (l->held && l->holder == owner) {
+			sync_drop_waits(l, owner, mask, drop);
+			if (l->held && (l->holder & mask) == owner) {
 				l->holder_died = died;
 				released++;
 				sync_pass(l);
 			}
 		}
+	trail_owner_gone(s, owner, mask, drop);
 	return released;
 }
 
@@ -266,31 +294,183 @@ sync_board_get(const struct sync *s, const char *key)
 	return NULL;
 }
 
-int
-sync_trail(struct sync *s, const char *name, int finish)
+/* ---- trails -------------------------------------------------------------- */
+
+/*
+ * pytest-mp's mp_trail counts the tests on a trail: the first start sets
+ * the shared thing up, the finish that leaves nobody on it tears it down.
+ * Across workers that count touches zero whenever one test ends before
+ * the next has started, and a teardown then would leave the next test
+ * without what it was promised. So the finish that leaves nobody is held:
+ * a start meanwhile answers it false (the thing stays up for the new
+ * user), and only when nothing else can come (sync_trail_release, which
+ * the caller invokes once no other test runs, or the deadline) is it
+ * answered true. A trail torn down is set up again by its next start.
+ */
+
+static void
+trail_free_users(struct sync_trail *t)
+{
+	struct sync_user *u, *un;
+
+	for (u = t->users; u != NULL; u = un) {
+		un = u->next;
+		free(u);
+	}
+	t->users = NULL;
+}
+
+static struct sync_trail *
+trail_find(struct sync *s, const char *name)
 {
 	struct sync_trail *t;
 
 	for (t = s->trails; t != NULL; t = t->next)
 		if (strcmp(t->name, name) == 0)
+			return t;
+	t = xcalloc(1, sizeof *t);
+	t->name = xstrdup(name);
+	t->next = s->trails;
+	s->trails = t;
+	return t;
+}
+
+/* Counts one more start (+1) or finish (-1) of owner; returns 0, or -1
+ * for a finish owner never started (it is not a user of the trail). */
+static int
+trail_count(struct sync_trail *t, uint64_t owner, int delta)
+{
+	struct sync_user **up, *u;
+
+	for (up = &t->users; (u = *up) != NULL; up = &u->next)
+		if (u->owner == owner)
 			break;
-	if (t == NULL) {
-		t = xcalloc(1, sizeof *t);
-		t->name = xstrdup(name);
-		t->next = s->trails;
-		s->trails = t;
-	}
-	if (!finish) {
+	if (delta > 0) {
+		if (u == NULL) {
+			u = xcalloc(1, sizeof *u);
+			u->owner = owner;
+			u->next = t->users;
+			t->users = u;
+		}
+		u->n++;
 		t->active++;
-		if (t->started)
-			return 0;
-		t->started = 1;
+		return 0;
+	}
+	if (u == NULL)
+		return -1;
+	if (--u->n == 0) {
+		*up = u->next;
+		free(u);
+	}
+	t->active--;
+	return 0;
+}
+
+static void
+trail_unhold(struct sync *s, struct sync_trail *t, int result)
+{
+	sync_answer_fn answer = t->held_answer;
+	void *arg = t->held_arg;
+
+	t->held_answer = NULL;
+	t->held_arg = NULL;
+	s->nheld--;
+	if (result)
+		t->up = 0;
+	answer(arg, result);
+}
+
+int
+sync_trail(struct sync *s, const char *name, int finish, uint64_t owner,
+    double deadline, sync_answer_fn answer, void *arg, int *result)
+{
+	struct sync_trail *t = trail_find(s, name);
+
+	*result = 0;
+	if (!finish) {
+		trail_count(t, owner, 1);
+		if (t->held_arg != NULL)
+			trail_unhold(s, t, 0);	/* not the last after all */
+		if (!t->up) {
+			t->up = 1;
+			*result = 1;
+		}
 		return 1;
 	}
-	if (t->active == 0)
-		return 0;	/* finish without start: never the last */
-	if (--t->active > 0 || t->finished)
-		return 0;
-	t->finished = 1;
-	return 1;
+	if (trail_count(t, owner, -1) == -1 || t->active > 0)
+		return 1;
+	if (answer == NULL) {
+		t->up = 0;
+		*result = 1;
+		return 1;
+	}
+	t->held_owner = owner;
+	t->held_answer = answer;
+	t->held_arg = arg;
+	t->held_deadline = deadline;
+	s->nheld++;
+	return 0;
+}
+
+size_t
+sync_trail_held(const struct sync *s)
+{
+	return s->nheld;
+}
+
+int
+sync_trail_holds(const struct sync *s, uint64_t owner, uint64_t mask)
+{
+	const struct sync_trail *t;
+
+	for (t = s->trails; t != NULL; t = t->next)
+		if (t->held_arg != NULL && (t->held_owner & mask) ==
+		    (owner & mask))
+			return 1;
+	return 0;
+}
+
+size_t
+sync_trail_release(struct sync *s, double now)
+{
+	struct sync_trail *t;
+	size_t n = 0;
+
+	for (t = s->trails; t != NULL && s->nheld > 0; t = t->next)
+		if (t->held_arg != NULL && (now < 0 || now >= t->held_deadline)) {
+			trail_unhold(s, t, 1);
+			n++;
+		}
+	return n;
+}
+
+/* owner's starts leave the count; a finish it has held is dropped, and
+ * the thing stays set up for whoever comes next. */
+static void
+trail_owner_gone(struct sync *s, uint64_t owner, uint64_t mask,
+    void (*drop)(void *arg))
+{
+	struct sync_trail *t;
+	struct sync_user **up, *u;
+	void *arg;
+
+	for (t = s->trails; t != NULL; t = t->next) {
+		for (up = &t->users; (u = *up) != NULL;) {
+			if ((u->owner & mask) != owner) {
+				up = &u->next;
+				continue;
+			}
+			t->active -= u->n;
+			*up = u->next;
+			free(u);
+		}
+		if (t->held_arg != NULL && (t->held_owner & mask) == owner) {
+			arg = t->held_arg;
+			t->held_answer = NULL;
+			t->held_arg = NULL;
+			s->nheld--;
+			if (drop != NULL)
+				drop(arg);
+		}
+	}
 }

@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,12 @@ struct amp_ask {
 	char		*why;
 };
 
+/* A frame that arrived while amp_ask_sync waited, kept for the loop. */
+struct amp_held {
+	TAILQ_ENTRY(amp_held) entry;
+	json_t		*box;
+};
+
 /* An ask we received, until it is answered. */
 struct amp_request {
 	TAILQ_ENTRY(amp_request) entry;
@@ -69,6 +76,7 @@ struct amp_conn {
 	TAILQ_HEAD(, amp_ask)		 unsent; /* to fail from the loop */
 	TAILQ_HEAD(, amp_request)	 requests;
 	struct amp_request		*current; /* in its handler */
+	TAILQ_HEAD(, amp_held)		 held;	/* for the loop, in order */
 
 	int		 closing;
 	int		 flushing;
@@ -132,6 +140,7 @@ amp_conn_alloc(struct bufferevent *in, struct bufferevent *out,
 	TAILQ_INIT(&c->asks);
 	TAILQ_INIT(&c->unsent);
 	TAILQ_INIT(&c->requests);
+	TAILQ_INIT(&c->held);
 	c->finish_ev = event_new(base, -1, 0, amp_finish_cb, c);
 	c->resume_ev = event_new(base, -1, 0, amp_resume_cb, c);
 	c->unsent_ev = event_new(base, -1, 0, amp_unsent_cb, c);
@@ -303,6 +312,13 @@ amp_conn_close(struct amp_conn *c, const char *reason, int flush)
 static void
 amp_conn_free(struct amp_conn *c)
 {
+	struct amp_held *h;
+
+	while ((h = TAILQ_FIRST(&c->held)) != NULL) {
+		TAILQ_REMOVE(&c->held, h, entry);
+		json_decref(h->box);
+		free(h);
+	}
 	if (c->out != c->in)
 		bufferevent_free(c->out);
 	bufferevent_free(c->in);
@@ -801,8 +817,17 @@ amp_read_cb(struct bufferevent *bev, void *arg)
 	size_t before;
 	int rc;
 	char why[300];
+	struct amp_held *h;
 
 	while (!c->closing && !c->paused) {
+		/* What amp_ask_sync kept goes first: it came first. */
+		if ((h = TAILQ_FIRST(&c->held)) != NULL) {
+			TAILQ_REMOVE(&c->held, h, entry);
+			amp_dispatch(c, h->box);
+			json_decref(h->box);
+			free(h);
+			continue;
+		}
 		before = evbuffer_get_length(in);
 		rc = frame_decode(in, c->limit, &box, &ferr);
 		if (rc == 0)
@@ -998,4 +1023,149 @@ amp_conn_flush_now(struct amp_conn *c)
 	if (c->congested && evbuffer_get_length(out) <= AMP_OUTPUT_LOW)
 		event_active(c->drain_ev, EV_TIMEOUT, 1);
 	return rc;
+}
+
+/* ---- asking without the loop ----------------------------------------- */
+
+/* Writes what is buffered, waiting for the socket as long as it takes.
+ * 0, or -1 when the peer is gone. */
+static int
+amp_sync_flush(struct amp_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->out);
+	evutil_socket_t fd = bufferevent_getfd(c->out);
+	struct pollfd pfd;
+	int rc = 0;
+
+	evbuffer_unfreeze(out, 1);
+	while (rc == 0 && evbuffer_get_length(out) > 0) {
+		if (evbuffer_write(out, fd) != -1 || errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			rc = -1;
+			break;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			rc = -1;
+	}
+	evbuffer_freeze(out, 1);
+	return rc;
+}
+
+/* Reads what the socket has, waiting for it. 1 when bytes came, 0 at end
+ * of file, -1 on error. */
+static int
+amp_sync_read(struct amp_conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->in);
+	evutil_socket_t fd = bufferevent_getfd(c->in);
+	struct pollfd pfd;
+	int n;
+
+	for (;;) {
+		evbuffer_unfreeze(in, 0);
+		n = evbuffer_read(in, fd, 65536);
+		evbuffer_freeze(in, 0);
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* A frame that came while waiting: ours, answered inline, or kept. */
+static int
+amp_sync_take(struct amp_conn *c, json_t *box, const char *tag,
+    const char *inline_cmd)
+{
+	struct amp_request *outer = c->current;
+	struct amp_held *h;
+	json_t *v;
+
+	v = json_object_get(box, "_answer");
+	if (v == NULL)
+		v = json_object_get(box, "_error");
+	if (v != NULL && json_is_string(v) && strcmp(json_string_value(v),
+	    tag) == 0)
+		return 1;
+	v = json_object_get(box, "_command");
+	if (inline_cmd != NULL && v != NULL && json_is_string(v) &&
+	    strcmp(json_string_value(v), inline_cmd) == 0) {
+		amp_dispatch(c, box);
+		c->current = outer;
+		json_decref(box);
+		return 0;
+	}
+	h = xcalloc(1, sizeof *h);
+	h->box = box;
+	TAILQ_INSERT_TAIL(&c->held, h, entry);
+	return 0;
+}
+
+int
+amp_ask_sync(struct amp_conn *c, const char *command, json_t *args,
+    const char *inline_cmd, json_t **reply)
+{
+	struct evbuffer *in = bufferevent_get_input(c->in);
+	json_t *box = args != NULL ? args : json_object();
+	struct frame_err ferr;
+	char tag[24], why[300];
+	size_t before;
+	int rc;
+
+	*reply = NULL;
+	if (c->closing || c->write_dead || !amp_bev_is_plain(c->in) ||
+	    !amp_bev_is_plain(c->out) || bufferevent_getfd(c->in) < 0 ||
+	    bufferevent_getfd(c->out) < 0) {
+		json_decref(box);
+		return -1;
+	}
+	/* A tag the loop's asks never use: its answer is ours alone. */
+	snprintf(tag, sizeof tag, "s%llu", (unsigned long long)c->next_tag++);
+	json_object_set_new(box, "_command", json_string(command));
+	json_object_set_new(box, "_ask", json_string(tag));
+	rc = amp_send(c, box, &ferr);
+	json_decref(box);
+	if (rc == -1 || amp_sync_flush(c) == -1)
+		return -1;
+	for (;;) {
+		before = evbuffer_get_length(in);
+		rc = frame_decode(in, c->limit, &box, &ferr);
+		if (rc == -1) {
+			snprintf(why, sizeof why, "broken frame (%s): %s",
+			    frame_error_name(ferr.code), ferr.text);
+			amp_conn_close(c, why, 0);
+			return -1;
+		}
+		if (rc == 1) {
+			c->frames_in++;
+			c->bytes_in += before - evbuffer_get_length(in);
+			if (amp_sync_take(c, box, tag, inline_cmd)) {
+				*reply = box;
+				break;
+			}
+			/* An inline answer must go out before we wait. */
+			if (amp_sync_flush(c) == -1)
+				return -1;
+			continue;
+		}
+		if (amp_sync_read(c) <= 0)
+			return -1;	/* the loop sees the end itself */
+	}
+	/* What was kept, and bytes read beyond our answer, are the loop's. */
+	if (!TAILQ_EMPTY(&c->held) || evbuffer_get_length(in) > 0)
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
+	return json_object_get(*reply, "_error") != NULL ? 1 : 0;
 }

@@ -180,6 +180,19 @@ size_t	 amp_conn_output_len(const struct amp_conn *);
  * written behind its back: it returns 1 if anything is pending. If this
  * ends congestion, on_drain runs from the loop. */
 int	 amp_conn_flush_now(struct amp_conn *);
+/*
+ * Sends an ask and waits for its reply without the event loop, for a
+ * caller that holds the loop: an in-process test blocked in dm_lock.
+ * Frames that arrive meanwhile are kept, in order, and dispatched from
+ * the loop once it runs again - except a command named inline_cmd (may
+ * be NULL), handled at once, so that a peer waiting on its own ask
+ * (a ping) cannot deadlock with us. Only over plain sockets or pipes.
+ * args (may be NULL) is stolen. Returns 0 with *reply the answer box, 1
+ * with *reply the error box (both the caller's to decref), or -1 when
+ * there is no reply: the connection is closing, broken or not plain.
+ */
+int	 amp_ask_sync(struct amp_conn *, const char *command, json_t *args,
+	    const char *inline_cmd, json_t **reply);
 /* Frames received and sent, for benchmarks and stats. */
 void	 amp_conn_counters(const struct amp_conn *, uint64_t *frames_in,
 	    uint64_t *frames_out, uint64_t *bytes_in, uint64_t *bytes_out);

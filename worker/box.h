@@ -21,7 +21,7 @@
 
 #include "host.h"
 
-#define BOX_VERSION		1
+#define BOX_VERSION		2
 #define BOX_HELPER_NAME		"distworker-box"
 
 /* The helper's descriptors, as the worker hands them over at spawn:
@@ -46,6 +46,10 @@ enum box_msg_type {
 #define BOX_DONE_LINGERED	0x2	/* something it left survived
 					   SIGKILL for BOX_SWEEP_SECONDS */
 
+/* RUN's run_flags. */
+#define BOX_RUN_LAST		0x1	/* the group's last test: its
+					   teardown follows, in its process */
+
 #define BOX_TEXT_MAX		512
 #define BOX_SWEEP_SECONDS	2.0
 
@@ -59,6 +63,12 @@ struct box_msg {
 	uint32_t	 test;
 	int32_t		 defaults;
 	int32_t		 line;
+	/* RUN, for a test of a serial group: which run of the group it
+	 * belongs to (0: none; a new number is a new process and set-up),
+	 * its DM_GROUP in the registry (-1: none), and BOX_RUN_LAST. */
+	uint32_t	 group_run;
+	int32_t		 group;
+	uint32_t	 run_flags;
 	int32_t		 status;	/* DONE: the child's wait status */
 	int32_t		 error;		/* DONE: errno, when not started */
 	uint32_t	 flags;		/* DONE: BOX_DONE_* */
@@ -83,6 +93,7 @@ struct box_page {
 	volatile int	 phase;		/* enum test_phase */
 	volatile pid_t	 pid;		/* the test's child; 0: none yet */
 	volatile int	 stop;		/* the worker has stopped the test */
+	volatile int	 group_fixture;	/* a group's init or fini runs */
 	struct test_end	 end;
 };
 
@@ -93,7 +104,8 @@ struct box_page {
  * first string (a lock, board key or trail name) and blen of its second
  * (a board value); the answer is a box_sync_reply followed by len bytes
  * of a value (board_get). One test runs at a time in a worker, so every
- * request is that test's.
+ * request is that test's (or, while the page says group_fixture, its
+ * group's set-up or tear-down).
  */
 enum box_sync_op {
 	BOX_SYNC_LOCK = 1, BOX_SYNC_UNLOCK, BOX_SYNC_BOARD_SET,

@@ -57,8 +57,10 @@ static volatile sig_atomic_t	 host_active;	/* a phase is running */
 static pthread_t		 host_thread;	/* the thread running it */
 static pid_t			 host_pid;	/* the process running it */
 
-/* The synchronisation channel (host_set_sync_fd); one call at a time. */
+/* The synchronisation channel (host_set_sync_fd), or the worker's own
+ * hook (host_set_sync_call); one call at a time. */
 static int			 host_sync_fd = -1;
+static host_sync_fn		 host_sync_call;
 static pthread_mutex_t		 host_sync_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t			 host_sync_count;
 
@@ -82,6 +84,12 @@ void
 host_set_sync_fd(int fd)
 {
 	host_sync_fd = fd;
+}
+
+void
+host_set_sync_call(host_sync_fn fn)
+{
+	host_sync_call = fn;
 }
 
 void
@@ -232,6 +240,18 @@ host_call(void (*init)(void), void (*fn)(void), void (*fini)(void),
 		memcpy(end, &fini_end, sizeof *end);
 }
 
+int
+host_call_fixture(int ph, void (*fn)(void), struct test_end *end,
+    volatile int *phase)
+{
+	host_thread = pthread_self();
+	__atomic_store_n(&host_thread_state, 0, __ATOMIC_RELEASE);
+	host_end_clear(end);
+	if (fn == NULL)
+		return HOW_RETURNED;
+	return host_phase(ph, fn, end, phase);
+}
+
 /* ---- synchronisation ----------------------------------------------------- */
 
 /*
@@ -252,8 +272,16 @@ host_sync(uint32_t op, const char *a, const char *b, int32_t arg,
 	size_t alen = a != NULL ? strlen(a) : 0, blen = b != NULL ? strlen(b) : 0;
 	ssize_t n;
 
-	if (host_sync_fd == -1 || getpid() != host_pid || a == NULL ||
-	    alen > BOX_SYNC_STRING_MAX || blen > BOX_SYNC_STRING_MAX)
+	if (getpid() != host_pid || a == NULL)
+		return -1;
+	if (host_sync_call != NULL) {
+		pthread_mutex_lock(&host_sync_lock);
+		n = host_sync_call(op, a, b, arg, value);
+		pthread_mutex_unlock(&host_sync_lock);
+		return (int)n;
+	}
+	if (host_sync_fd == -1 || alen > BOX_SYNC_STRING_MAX ||
+	    blen > BOX_SYNC_STRING_MAX)
 		return -1;
 	memset(&req, 0, sizeof req);
 	req.op = op;

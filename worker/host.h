@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include <stdint.h>
+
 #ifndef DM_HOST_SIDE
 #define DM_HOST_SIDE
 #endif
@@ -42,6 +44,11 @@ void	host_set_process(pid_t pid);
  * this process. *phase tracks where it is, for a crash to be placed. */
 void	host_call(void (*init)(void), void (*fn)(void), void (*fini)(void),
 	    struct test_end *end, volatile int *phase);
+/* Runs a group's init or fini (ph: PHASE_INIT or PHASE_FINI) alone,
+ * recording its end likewise; returns end->how (HOW_RETURNED when fn is
+ * NULL). */
+int	host_call_fixture(int ph, void (*fn)(void), struct test_end *end,
+	    volatile int *phase);
 const char *host_phase_name(int phase);
 /* Under LeakSanitizer: from now on (on) or no longer, allocations are not
  * leaks. A test's deliberate leaks are the test's business. */
@@ -57,5 +64,11 @@ void	host_ignore_leaks(int on);
  * with its helper sets it.
  */
 void	host_set_sync_fd(int fd);
+/* In the worker's own process (in-process tests), the calls go to fn
+ * instead, which asks the manager itself (NULL: back to the channel).
+ * A process forked from the worker must set NULL before it runs a test. */
+typedef int (*host_sync_fn)(uint32_t op, const char *a, const char *b,
+	    int arg, char **value);
+void	host_set_sync_call(host_sync_fn fn);
 
 #endif /* DM_HOST_H */

@@ -111,6 +111,7 @@ struct boxer {
 	const struct suite		*suite;
 	size_t				 index;
 	const struct suite_test		*test;
+	struct runner_group		 grp;	/* run 0: no group's */
 	int				 sent;	/* RUN went out */
 	double				 started;
 	double				 timeout;
@@ -511,6 +512,8 @@ boxer_report(struct boxer *b, struct runner_result *res)
 	capture_init(&b->err, b->cfg->output_cap);
 	res->out = capture_data(&out, &res->out_len);
 	res->err = capture_data(&err, &res->err_len);
+	/* What the test asked and we have not read is not the next one's. */
+	syncc_read(b->cfg->sync, b->sync[0], 0, 0);
 	b->box = NULL;
 	b->done(b->ctx, b->suite, b->index, res);
 	capture_give_back(&b->out, &out);
@@ -612,6 +615,10 @@ box_send_run(struct boxer *b)
 	m.test = (uint32_t)b->test->at;
 	m.defaults = (int32_t)b->test->defaults_at;
 	m.line = b->test->def->line;
+	m.group_run = b->grp.run;
+	m.group = b->grp.run != 0 ? (int32_t)b->grp.group->def_at : -1;
+	m.run_flags = b->grp.run != 0 && b->grp.last ? BOX_RUN_LAST : 0;
+	b->page->group_fixture = 0;
 	b->started = clock_mono();
 	b->sent = 1;
 	do
@@ -629,7 +636,7 @@ static int
 boxer_quick_wait(struct boxer *b, struct box *box)
 {
 	double wait = BOXER_QUICK_WAIT, left;
-	struct pollfd pfd[3];
+	struct pollfd pfd[4];
 	struct timespec ts;
 	int i;
 
@@ -643,8 +650,14 @@ boxer_quick_wait(struct boxer *b, struct box *box)
 		pfd[0] = (struct pollfd){ box->ctl, POLLIN, 0 };
 		pfd[1] = (struct pollfd){ box->out, POLLIN, 0 };
 		pfd[2] = (struct pollfd){ box->err, POLLIN, 0 };
-		if (ppoll(pfd, 3, &ts, NULL) == -1 && errno != EINTR)
+		pfd[3] = (struct pollfd){ b->sync[0], POLLIN, 0 };
+		if (ppoll(pfd, 4, &ts, NULL) == -1 && errno != EINTR)
 			return 0;
+		/* A test that asks waits for the manager: for the loop. */
+		if (pfd[3].revents != 0) {
+			boxer_sync_cb(b->sync[0], EV_READ, b);
+			return 0;
+		}
 		for (i = 1; i < 3; i++)
 			if (pfd[i].revents != 0)
 				box_read(box, i == 1 ? &box->out : &box->err,
@@ -670,7 +683,8 @@ boxer_go(struct boxer *b, struct box *box)
 }
 
 int
-boxer_start(struct boxer *b, const struct suite *s, size_t index)
+boxer_start(struct boxer *b, const struct suite *s, size_t index,
+    const struct runner_group *g)
 {
 	struct box *box = box_of(b, s);
 	char why[BOX_TEXT_MAX + 64];
@@ -688,6 +702,9 @@ boxer_start(struct boxer *b, const struct suite *s, size_t index)
 	b->suite = s;
 	b->index = index;
 	b->test = suite_get(s, index);
+	memset(&b->grp, 0, sizeof b->grp);
+	if (g != NULL && g->group != NULL)
+		b->grp = *g;
 	b->stopped = STOP_NONE;
 	b->timeout = runner_timeout(b->cfg, b->test);
 	b->sent = 0;
@@ -941,27 +958,25 @@ boxer_sigchld_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- synchronisation -------------------------------------------------------- */
 
 /*
- * A test asks for a lock, the board or a trail (box.h). The hook for the
- * manager's asks (distmgr-protocol(7), "Worker to manager"): b->box is
- * the test asking; answer with a box_sync_reply on b->sync[0] when the
- * manager has. For now every call is answered not available.
+ * A test asks for a lock, the board or a trail (box.h): the running
+ * test's process (its child, or its group's) is the one asking, and its
+ * asks go to the manager (syncclient.c), answered on the channel when
+ * the manager answers. The loop never waits for them.
  */
+static pid_t
+boxer_running_pid(const struct boxer *b)
+{
+	if (b->box == NULL || !b->sent)
+		return 0;
+	return __atomic_load_n(&b->page->pid, __ATOMIC_SEQ_CST);
+}
+
 static void
 boxer_sync_cb(evutil_socket_t fd, short what, void *arg)
 {
-	char buf[sizeof(struct box_sync_req) + 2 * BOX_SYNC_STRING_MAX];
-	struct box_sync_reply rep;
-	ssize_t n;
+	struct boxer *b = arg;
 
 	(void)what;
-	(void)arg;
-	while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0 ||
-	    (n == -1 && errno == EINTR)) {
-		if (n < (ssize_t)sizeof(struct box_sync_req))
-			continue;
-		memset(&rep, 0, sizeof rep);
-		memcpy(&rep.id, buf, sizeof rep.id);
-		rep.rc = -1;
-		(void)!send(fd, &rep, sizeof rep, MSG_NOSIGNAL | MSG_DONTWAIT);
-	}
+	syncc_read(b->cfg->sync, fd, boxer_running_pid(b),
+	    __atomic_load_n(&b->page->group_fixture, __ATOMIC_SEQ_CST));
 }

@@ -144,3 +144,19 @@ inproc_run(struct inproc *ip, const struct suite_test *t,
 		res->err = inproc_collect(ip, 1, &res->err_len);
 	}
 }
+
+int
+inproc_fixture(struct inproc *ip, int ph, void (*fn)(void),
+    struct test_end *end)
+{
+	int how;
+
+	host_ignore_leaks(1);
+	how = host_call_fixture(ph, fn, end, &ip->phase);
+	host_ignore_leaks(0);
+	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
+		fflush(stdout);
+		fflush(stderr);
+	}
+	return how;
+}

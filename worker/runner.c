@@ -29,6 +29,10 @@ struct runner {
 	void			*ctx;
 	int			 handle;	/* of the suite, for lastword */
 	struct runner_result	 res;
+	/* In-process, the serial group's run now set up, and how. */
+	uint32_t		 grun;
+	int			 ginit_failed;
+	struct test_end		 gend;
 };
 
 static const char *const test_outcome_names[OUTCOME_COUNT] = {
@@ -372,8 +376,63 @@ runner_stop(struct runner *r, enum runner_stop why)
 		boxed_stop(r->boxed, why);
 }
 
+/* In-process, a serial group's test: its run's init first, its fini
+ * after the last. Asks made from either are the group's (test -1). */
+static void
+runner_inproc_group(struct runner *r, const struct suite_test *t,
+    size_t index, const struct runner_group *g)
+{
+	const struct dm_group_def *def = g->group->def;
+	struct test_end fend;
+
+	if (g->run != r->grun) {
+		r->grun = g->run;
+		syncc_set_test(r->cfg.sync, r->handle, -1);
+		r->ginit_failed = inproc_fixture(r->inproc, PHASE_INIT,
+		    def != NULL ? def->opt.init : NULL, &r->gend) !=
+		    HOW_RETURNED;
+		syncc_set_test(r->cfg.sync, r->handle, (long)index);
+	}
+	if (r->ginit_failed) {
+		runner_judge(t, &r->gend, PHASE_INIT, 1, 0, &r->res);
+		r->res.duration = 0;
+		inproc_discard_output(r->inproc);
+		return;
+	}
+	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
+	    t->def->opt.todo != NULL);
+	inproc_run(r->inproc, t, &r->res);
+	if (g->last) {
+		syncc_set_test(r->cfg.sync, r->handle, -1);
+		/* The test's own failure is what its result says. */
+		if (inproc_fixture(r->inproc, PHASE_FINI, def != NULL ?
+		    def->opt.fini : NULL, &fend) != HOW_RETURNED &&
+		    r->res.outcome == OUTCOME_PASS) {
+			double d = r->res.duration;
+			const char *out = r->res.out, *err = r->res.err;
+			size_t olen = r->res.out_len, elen = r->res.err_len;
+
+			runner_judge(t, &fend, PHASE_FINI, 1, 0, &r->res);
+			r->res.duration = d;
+			r->res.out = out;
+			r->res.out_len = olen;
+			r->res.err = err;
+			r->res.err_len = elen;
+		}
+		r->grun = 0;
+	}
+	lastword_disarm();
+}
+
 int
 runner_start(struct runner *r, const struct suite *s, size_t index)
+{
+	return runner_start_group(r, s, index, NULL);
+}
+
+int
+runner_start_group(struct runner *r, const struct suite *s, size_t index,
+    const struct runner_group *g)
 {
 	const struct suite_test *t = suite_get(s, index);
 
@@ -385,14 +444,21 @@ runner_start(struct runner *r, const struct suite *s, size_t index)
 		r->done(r->ctx, s, index, &r->res);
 		return 1;
 	}
+	if (g != NULL && g->group == NULL)
+		g = NULL;
 	/* A test meant to kill its process would take the worker along. */
 	if (r->inproc == NULL || suite_test_expects_death(t))
-		return r->boxer != NULL ? boxer_start(r->boxer, s, index) :
-		    boxed_start(r->boxed, s, index);
-	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
-	    t->def->opt.todo != NULL);
-	inproc_run(r->inproc, t, &r->res);
-	lastword_disarm();
+		return r->boxer != NULL ? boxer_start(r->boxer, s, index,
+		    r->inproc == NULL ? g : NULL) : boxed_start(r->boxed, s,
+		    index);
+	if (g != NULL)
+		runner_inproc_group(r, t, index, g);
+	else {
+		lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
+		    t->def->opt.todo != NULL);
+		inproc_run(r->inproc, t, &r->res);
+		lastword_disarm();
+	}
 	r->done(r->ctx, s, index, &r->res);
 	return 1;
 }

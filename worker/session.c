@@ -78,6 +78,9 @@ struct batch {
 	size_t			 next;		/* started */
 	size_t			 ran;		/* results sent */
 	int			 cancelled;
+	/* A serial group's run: its tests share one process. */
+	struct runner_group	 grp;		/* group NULL: none */
+	size_t			 last;		/* its last test run */
 };
 
 /* A load whose answer waits for its test list to be sent. */
@@ -124,6 +127,8 @@ struct session {
 	int			 devnull;
 	struct runner_config	 cfg;
 	struct runner		*runner;
+	struct syncc		*sync;		/* tests' dm_lock and the rest */
+	uint32_t		 group_runs;	/* serial group runs so far */
 	struct suite		**suites;
 	char			**shown;	/* each suite as load named it */
 	size_t			 nsuites;
@@ -323,11 +328,14 @@ session_hello(struct amp_request *req, json_t *box)
 	env_set_worker(json_get_str(box, "worker_id", ""),
 	    json_get_int(box, "worker_count", 1),
 	    json_get_str(box, "run_id", ""));
+	s->cfg.sync = s->sync;
 	s->runner = runner_new(s->base, &s->cfg, session_test_done, s);
 	/* Over TLS a last word written to the socket would break the
 	 * stream: it goes nowhere, and the manager sees the worker lost. */
-	if (!s->cfg.boxed)
+	if (!s->cfg.boxed) {
 		lastword_install(s->ch->tls ? s->devnull : s->out_fd);
+		syncc_inproc_install(s->sync);
+	}
 	runner_close_in_child(s->runner, s->in_fd);
 	if (s->out_fd != s->in_fd)
 		runner_close_in_child(s->runner, s->out_fd);
@@ -527,7 +535,7 @@ session_list_piece(struct session *s, struct lister *l)
 		bytes += entry_size_bound(t);
 		if (bytes > SESSION_PIECE_BYTES && l->next > first)
 			break;
-		json_array_append_new(tests, suite_test_json(t));
+		json_array_append_new(tests, suite_test_json(l->suite, t));
 		l->next++;
 	}
 	amp_tell(s->conn, "suite_tests", json_pack("{s:s, s:I, s:o}",
@@ -557,8 +565,45 @@ session_list_pump(struct session *s)
 static const struct amp_arg run_args[] = {
 	{ "suite", AMP_T_INT, 0 },
 	{ "tests", AMP_T_ARRAY, 0 },
+	{ "group", AMP_T_STRING, 1 },
 	{ NULL, 0, 0 }
 };
+
+/* A run that names a serial group: every test must be of it. Fills b's
+ * group and its last test to run (not skipped). -1 when answered with
+ * an error. */
+static int
+run_group(struct session *s, struct amp_request *req, const char *name,
+    struct batch *b)
+{
+	const struct suite_group *g;
+	const struct suite_test *t;
+	long gi = suite_group_find(b->suite, name);
+	size_t i;
+
+	g = suite_group_get(b->suite, gi);
+	if (g == NULL || (g->strategy != STRATEGY_SERIAL &&
+	    g->strategy != STRATEGY_ISOLATED_SERIAL)) {
+		amp_fail(req, AMP_E_BAD_ARGUMENT, "the suite has no serial "
+		    "group '%.200s'", name);
+		return -1;
+	}
+	for (i = 0; i < b->count; i++) {
+		t = suite_get(b->suite, b->tests[i]);
+		if (t->group != gi) {
+			amp_fail(req, AMP_E_BAD_ARGUMENT, "tests[%zu] is not "
+			    "of group '%.200s'", i, name);
+			return -1;
+		}
+		if (t->def->opt.skip == NULL)
+			b->last = i;
+	}
+	b->grp.group = g;
+	b->grp.run = ++s->group_runs;
+	if (b->grp.run == 0)
+		b->grp.run = ++s->group_runs;	/* 0 is no group's */
+	return 0;
+}
 
 /* Copies the indices out of the box; an error answered when one is bad. */
 static size_t *
@@ -612,6 +657,12 @@ session_run(struct amp_request *req, json_t *box)
 	b->suite = s->suites[handle];
 	b->tests = idx;
 	b->count = json_array_size(tests);
+	if (json_object_get(box, "group") != NULL && run_group(s, req,
+	    json_get_str(box, "group", ""), b) == -1) {
+		free(b->tests);
+		free(b);
+		return 0;
+	}
 	TAILQ_INSERT_TAIL(&s->batches, b, entry);
 	/* From the loop, once this box is freed: see session_pump_cb. */
 	s->trim_heap = 1;
@@ -696,6 +747,7 @@ session_test_done(void *ctx, const struct suite *suite, size_t index,
 	struct batch *b = TAILQ_FIRST(&s->batches);
 
 	(void)suite;
+	syncc_clear_test(s->sync);
 	if (b == NULL || s->conn == NULL)
 		return;
 	send_output(s, b->handle, index, "stdout", res->out, res->out_len);
@@ -758,9 +810,12 @@ session_start_next(struct session *s, struct batch *b)
 			return;
 	}
 	s->start_sent = 0;
+	b->grp.last = b->next == b->last;
 	b->next++;
 	runner_name_suite(s->runner, b->handle);
-	runner_start(s->runner, b->suite, index);
+	syncc_set_test(s->sync, b->handle, (long)index);
+	runner_start_group(s->runner, b->suite, index,
+	    b->grp.group != NULL ? &b->grp : NULL);
 }
 
 static void
@@ -1114,6 +1169,7 @@ session_on_close(struct amp_conn *c, const char *reason, void *ctx)
 		log_debug("manager connection closed: %s", reason);
 	session_close_notify(s, c);
 	s->conn = NULL;
+	syncc_set_conn(s->sync, NULL);
 	event_base_loopbreak(s->base);
 }
 
@@ -1317,12 +1373,16 @@ session_serve(const struct session_channel *ch)
 		amp_conn_set_limit(s.conn, FRAME_LIMIT_DEFAULT);
 	amp_conn_pause(s.conn);
 	amp_conn_resume(s.conn);
+	s.sync = syncc_new();
+	syncc_set_conn(s.sync, s.conn);
 	event_base_dispatch(s.base);
 	if (s.conn != NULL)
 		amp_conn_close(s.conn, "worker exiting", 0);
 	/* Lets a closing connection finish and free itself. */
 	event_base_loop(s.base, EVLOOP_NONBLOCK);
 	session_free(&s);
+	syncc_inproc_install(NULL);
+	syncc_free(s.sync);
 	env_kill_adopted();
 	shipping_free(s.ship);
 	workdir_remove();

@@ -30,6 +30,8 @@ struct suite {
 	const struct dm_registry *reg;
 	struct suite_test	*tests;
 	size_t			 ntests;
+	struct suite_group	*groups;
+	size_t			 ngroups;
 	char			 hash[SHA256_HEX_LEN + 1];
 };
 
@@ -355,6 +357,249 @@ suite_apply_defaults(struct suite *s, const char *path,
 	return rc;
 }
 
+/* ---- groups ---------------------------------------------------------------- */
+
+static const char *const strategy_names[] = {
+	[STRATEGY_FREE] = "free",
+	[STRATEGY_SERIAL] = "serial",
+	[STRATEGY_ISOLATED_FREE] = "isolated_free",
+	[STRATEGY_ISOLATED_SERIAL] = "isolated_serial",
+};
+
+const char *
+suite_strategy_name(enum suite_strategy st)
+{
+	return (size_t)st < DM_NELEM(strategy_names) ? strategy_names[st] :
+	    "free";
+}
+
+int
+suite_strategy_parse(const char *word)
+{
+	size_t i;
+
+	for (i = 0; word != NULL && i < DM_NELEM(strategy_names); i++)
+		if (strcmp(word, strategy_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Where a group's strategy was said, for the message that names two. */
+struct gplace {
+	int		 set;
+	int		 strategy;
+	char		 where[600];
+};
+
+static int
+group_eq(size_t index, const void *key, const void *ctx)
+{
+	const struct suite_group *g = ctx;
+
+	return strcmp(g[index].name, key) == 0;
+}
+
+static int
+strategy_word(const char *word, const char *where, struct suite_error *err)
+{
+	int st = suite_strategy_parse(word);
+
+	if (st < 0)
+		return suite_fail(err, SUITE_E_BAD_OPTION, "%s: unknown "
+		    "strategy '%.64s' (free, serial, isolated_free or "
+		    "isolated_serial)", where, word);
+	return st;
+}
+
+/* The strategy declared at where joins g's; two that differ are an
+ * error naming both places. */
+static int
+group_declare(const struct suite_group *g, struct gplace *pl, int st,
+    const char *where, struct suite_error *err)
+{
+	if (!pl->set) {
+		pl->set = 1;
+		pl->strategy = st;
+		snprintf(pl->where, sizeof pl->where, "%s", where);
+		return 0;
+	}
+	if (pl->strategy == st)
+		return 0;
+	return suite_fail(err, SUITE_E_STRATEGY_CONFLICT, "group '%.200s' is "
+	    "declared %s by %s and %s by %s", g->name,
+	    suite_strategy_name((enum suite_strategy)pl->strategy), pl->where,
+	    suite_strategy_name((enum suite_strategy)st), where);
+}
+
+/* The group called name, made when new; its DM_GROUP found in defs. */
+static long
+group_get(struct suite *s, struct itable *tab, struct gplace **pl,
+    size_t *cap, const char *name)
+{
+	size_t *slot = itable_find(tab, fnv1a(FNV_SEED, name), group_eq, name,
+	    s->groups);
+	struct suite_group *g;
+
+	if (*slot != 0)
+		return (long)*slot - 1;
+	if (s->ngroups == *cap) {
+		*cap = *cap == 0 ? 8 : *cap * 2;
+		s->groups = xreallocarray(s->groups, *cap, sizeof *s->groups);
+		*pl = xreallocarray(*pl, *cap, sizeof **pl);
+	}
+	g = &s->groups[s->ngroups];
+	memset(g, 0, sizeof *g);
+	memset(&(*pl)[s->ngroups], 0, sizeof **pl);
+	g->name = name;
+	g->def_at = -1;
+	*slot = ++s->ngroups;
+	return (long)s->ngroups - 1;
+}
+
+static int
+suite_check_group_def(const struct dm_group_def *d, size_t i,
+    const char *path, struct suite_error *err)
+{
+	if (d->abi != DM_ABI_VERSION)
+		return suite_fail(err, SUITE_E_ABI_MISMATCH, "DM_GROUP #%zu of "
+		    "%s was built for suite ABI %u; this worker loads ABI %d",
+		    i, path, d->abi, DM_ABI_VERSION);
+	if (d->group == NULL || d->file == NULL)
+		return suite_fail(err, SUITE_E_NOT_A_SUITE, "not a suite: "
+		    "DM_GROUP #%zu of %s lacks a name or file", i, path);
+	if (strnlen(d->group, SUITE_STRING_MAX + 1) > SUITE_STRING_MAX ||
+	    strnlen(d->file, SUITE_STRING_MAX + 1) > SUITE_STRING_MAX ||
+	    (d->opt.strategy != NULL && strnlen(d->opt.strategy,
+	    SUITE_STRING_MAX + 1) > SUITE_STRING_MAX))
+		return suite_fail(err, SUITE_E_NOT_A_SUITE, "not a suite: a "
+		    "string of DM_GROUP #%zu is longer than %d bytes", i,
+		    SUITE_STRING_MAX);
+	return 0;
+}
+
+/* The DM_GROUP declarations: each group once, its strategy a word we
+ * know. */
+static int
+suite_group_defs(struct suite *s, struct itable *tab, struct gplace **pl,
+    size_t *cap, const char *path, struct suite_error *err)
+{
+	const struct dm_group_def *d;
+	struct suite_group *g;
+	char where[600];
+	size_t i;
+	long gi;
+	int st;
+
+	if (s->reg->ngroups > 0 && s->reg->groups == NULL)
+		return suite_fail(err, SUITE_E_NOT_A_SUITE, "not a suite: %s "
+		    "has a registry without its arrays", path);
+	for (i = 0; i < s->reg->ngroups; i++) {
+		if ((d = s->reg->groups[i]) == NULL)
+			continue;
+		if (suite_check_group_def(d, i, path, err) == -1)
+			return -1;
+		gi = group_get(s, tab, pl, cap, d->group);
+		g = &s->groups[gi];
+		snprintf(where, sizeof where, "DM_GROUP(%.200s) at %.250s:%d",
+		    d->group, d->file, d->line);
+		if (g->def != NULL)
+			return suite_fail(err, SUITE_E_DUPLICATE_ID, "duplicate "
+			    "DM_GROUP(%.200s): %.250s:%d and %.250s:%d",
+			    d->group, g->def->file, g->def->line, d->file,
+			    d->line);
+		g->def = d;
+		g->def_at = (long)i;
+		if (d->opt.strategy == NULL)
+			continue;
+		if ((st = strategy_word(d->opt.strategy, where, err)) < 0 ||
+		    group_declare(g, &(*pl)[gi], st, where, err) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* A test's group and what it says of the group's strategy. */
+static int
+suite_test_group(struct suite *s, struct suite_test *t, struct itable *tab,
+    struct gplace **pl, size_t *cap, struct suite_error *err)
+{
+	const struct dm_test *d = t->def;
+	const struct dm_suite_def *sd = t->defaults;
+	const char *name = d->opt.group, *word = d->opt.strategy;
+	char where[600];
+	long gi;
+	int st;
+
+	if (name == NULL && sd != NULL)
+		name = sd->opt.group;
+	if (word != NULL)
+		snprintf(where, sizeof where, "DM_TEST(%.100s, %.100s) at "
+		    "%.250s:%d", d->suite, d->name, d->file, d->line);
+	else if (sd != NULL && sd->opt.strategy != NULL) {
+		word = sd->opt.strategy;
+		snprintf(where, sizeof where, "DM_SUITE(%.200s) at %.250s:%d",
+		    sd->suite, sd->file, sd->line);
+	}
+	/* A strategy without a group is the suite's own group. */
+	if (name == NULL && word != NULL)
+		name = d->suite;
+	t->group = -1;
+	if (name == NULL)
+		return 0;
+	gi = group_get(s, tab, pl, cap, name);
+	t->group = gi;
+	if (word == NULL)
+		return 0;
+	if ((st = strategy_word(word, where, err)) < 0)
+		return -1;
+	return group_declare(&s->groups[gi], &(*pl)[gi], st, where, err);
+}
+
+static int
+suite_resolve_groups(struct suite *s, const char *path,
+    struct suite_error *err)
+{
+	struct gplace *pl = NULL;
+	struct itable tab;
+	size_t i, cap = 0;
+	int rc = 0;
+
+	itable_init(&tab, s->reg->ngroups + s->ntests);
+	rc = suite_group_defs(s, &tab, &pl, &cap, path, err);
+	for (i = 0; i < s->ntests && rc == 0; i++)
+		rc = suite_test_group(s, &s->tests[i], &tab, &pl, &cap, err);
+	for (i = 0; i < s->ngroups && rc == 0; i++)
+		s->groups[i].strategy = pl[i].set ?
+		    (enum suite_strategy)pl[i].strategy : STRATEGY_FREE;
+	itable_free(&tab);
+	free(pl);
+	return rc;
+}
+
+const struct suite_group *
+suite_group_get(const struct suite *s, long group)
+{
+	return group >= 0 && (size_t)group < s->ngroups ? &s->groups[group] :
+	    NULL;
+}
+
+long
+suite_group_find(const struct suite *s, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < s->ngroups; i++)
+		if (strcmp(s->groups[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+const struct dm_registry *
+suite_registry(const struct suite *s)
+{
+	return s->reg;
+}
+
 /* ---- order and hash ------------------------------------------------------ */
 
 /* Files in the order the linker placed them, then lines: the order a
@@ -461,16 +706,17 @@ suite_load(const char *path, const struct dm_host *host,
 	    suite_enter(s, path, host, err) == -1 ||
 	    suite_collect(s, path, err) == -1 ||
 	    suite_check_duplicates(s, err) == -1 ||
-	    suite_apply_defaults(s, path, err) == -1) {
+	    suite_apply_defaults(s, path, err) == -1 ||
+	    (suite_order(s), suite_resolve_groups(s, path, err)) == -1) {
 		/* Nothing of a refused suite ran but its constructors, so
 		 * unloading it is safe. */
 		if (s->dl != NULL)
 			dlclose(s->dl);
 		free(s->tests);
+		free(s->groups);
 		free(s);
 		return NULL;
 	}
-	suite_order(s);
 	suite_compute_hash(s);
 	s->path = xstrdup(path);
 	return s;
@@ -482,6 +728,7 @@ suite_free(struct suite *s)
 	if (s == NULL)
 		return;
 	free(s->tests);
+	free(s->groups);
 	free(s->path);
 	free(s);
 }
@@ -622,8 +869,9 @@ json_set_words(json_t *obj, const char *key, const char *a, const char *b)
 }
 
 json_t *
-suite_test_json(const struct suite_test *t)
+suite_test_json(const struct suite *s, const struct suite_test *t)
 {
+	const struct suite_group *g = suite_group_get(s, t->group);
 	const struct dm_test *d = t->def;
 	const struct dm_suite_options *so = t->defaults != NULL ?
 	    &t->defaults->opt : NULL;
@@ -644,10 +892,10 @@ suite_test_json(const struct suite_test *t)
 	if (d->opt.exit_code != DM_NO_EXIT_CODE)
 		json_object_set_new(e, "exit_code",
 		    json_integer(d->opt.exit_code));
-	json_set_text(e, "group", d->opt.group != NULL ? d->opt.group :
-	    so != NULL ? so->group : NULL);
-	json_set_text(e, "strategy", d->opt.strategy != NULL ?
-	    d->opt.strategy : so != NULL ? so->strategy : NULL);
+	if (g != NULL) {
+		json_set_text(e, "group", g->name);
+		json_set_text(e, "strategy", suite_strategy_name(g->strategy));
+	}
 	if (d->opt.serial)
 		json_object_set_new(e, "serial", json_true());
 	json_set_words(e, "lock", d->opt.lock, NULL);

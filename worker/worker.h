@@ -43,6 +43,8 @@ struct event_base;
 #define SUITE_E_DUPLICATE_ID	"DUPLICATE_ID"
 #define SUITE_E_NO_TESTS	"NO_TESTS"
 #define SUITE_E_FAILED		"FAILED"
+#define SUITE_E_BAD_OPTION	"BAD_OPTION"
+#define SUITE_E_STRATEGY_CONFLICT "STRATEGY_CONFLICT"
 
 /* A suite's strings are refused above this many bytes: every list entry
  * must fit well inside one frame. */
@@ -65,6 +67,21 @@ struct suite_test {
 	 * suite again, finds the same test. */
 	size_t				 at;
 	long				 defaults_at;
+	long				 group;		/* suite_group_get; -1 */
+};
+
+/* Strategies of groups (distmgr(3)). */
+enum suite_strategy { STRATEGY_FREE = 0, STRATEGY_SERIAL,
+	STRATEGY_ISOLATED_FREE, STRATEGY_ISOLATED_SERIAL };
+
+/* A group its tests name (.group, DM_SUITE's .group, or the suite's own
+ * name for a test that sets a strategy and no group), with its one
+ * strategy and its DM_GROUP declaration, if any. */
+struct suite_group {
+	const char			*name;
+	enum suite_strategy		 strategy;
+	const struct dm_group_def	*def;		/* NULL: none */
+	long				 def_at;	/* in the registry; -1 */
 };
 
 struct suite;
@@ -85,6 +102,16 @@ const struct suite_test *suite_get(const struct suite *, size_t index);
 const char	*suite_hash(const struct suite *);
 /* The index of the test with this id, or -1. */
 long		 suite_find(const struct suite *, const char *id);
+/* The suite's groups: the one a test is in (suite_test's group), or by
+ * name (-1 when none is called so). */
+const struct suite_group *suite_group_get(const struct suite *, long group);
+long		 suite_group_find(const struct suite *, const char *name);
+/* The registry the suite's entry point returned (the box helper, which
+ * loads the suite again, finds tests and groups by their places in it). */
+const struct dm_registry *suite_registry(const struct suite *);
+/* "free", "serial", "isolated_free", "isolated_serial"; and back (-1). */
+const char	*suite_strategy_name(enum suite_strategy);
+int		 suite_strategy_parse(const char *);
 
 /* "suite/name" into buf (cut to fit). */
 const char	*suite_test_id(const struct suite_test *, char *buf,
@@ -96,7 +123,8 @@ void		(*suite_test_fini(const struct suite_test *))(void);
 /* A test whose end kills its process (.signal or .exit_code). */
 int		 suite_test_expects_death(const struct suite_test *);
 /* The list entry distmgr-protocol(7) describes; caller owns it. */
-json_t		*suite_test_json(const struct suite_test *);
+json_t		*suite_test_json(const struct suite *,
+		    const struct suite_test *);
 
 /* ---- capture.c: the kept tail of one output stream -------------------- */
 
@@ -180,11 +208,21 @@ struct runner_config {
 	double	 timeout;	/* for tests that set none; 0: none */
 	double	 multiplier;	/* applied to every timeout */
 	size_t	 output_cap;	/* bytes kept per test and stream */
+	struct syncc *sync;	/* tests' dm_lock and the rest; NULL: -1 */
 };
 
 /* Why a running test was killed. */
 enum runner_stop { STOP_NONE = 0, STOP_TIMEOUT, STOP_CANCEL, STOP_SHUTDOWN,
 	STOP_EXIT };
+
+/* A test of one run of a serial group (runner_start_group): the run's
+ * tests share one process, set up by the group's init before the first
+ * and torn down by its fini after the last. */
+struct runner_group {
+	uint32_t			 run;	/* a new number: a new run */
+	const struct suite_group	*group;
+	int				 last;	/* the run's last test */
+};
 
 struct runner;
 typedef void (*runner_done_fn)(void *ctx, const struct suite *,
@@ -202,6 +240,10 @@ void		 runner_close_in_child(struct runner *, int fd);
 /* Returns 1 when the test has already finished, 0 when it runs. */
 int		 runner_start(struct runner *, const struct suite *,
 		    size_t index);
+/* The same for a serial group's test (g NULL: none). Without the box
+ * helper, boxed, each test still gets a child of its own. */
+int		 runner_start_group(struct runner *, const struct suite *,
+		    size_t index, const struct runner_group *g);
 int		 runner_busy(const struct runner *);
 /* The handle results name the suite by (for lastword.c). */
 void		 runner_name_suite(struct runner *, int handle);
@@ -256,17 +298,17 @@ void		 boxed_stop(struct boxed *, enum runner_stop why);
  * on a SOCK_SEQPACKET channel it inherits and blocks for the answer
  * (host.c, box.h); the worker reads requests in boxer_sync_cb, from its
  * event loop, while the test runs (one at a time: the running test is
- * the one asking), and today answers each "not available" (-1). To give
- * them meaning, ask the manager there (distmgr-protocol(7), "Worker to
- * manager") and send the box_sync_reply, with the request's id, when
- * its answer comes. In-process and without a helper the calls return -1.
+ * the one asking), asks the manager (syncclient.c) and sends the
+ * box_sync_reply when its answer comes. In-process the calls are asked
+ * by the test's own thread (syncclient.c); without a helper they
+ * return -1.
  */
 struct boxer;
 struct boxer	*boxer_new(struct event_base *, const struct runner_config *,
 		    runner_done_fn done, void *ctx);
 void		 boxer_free(struct boxer *);
 int		 boxer_start(struct boxer *, const struct suite *,
-		    size_t index);
+		    size_t index, const struct runner_group *g);
 int		 boxer_busy(const struct boxer *);
 void		 boxer_stop(struct boxer *, enum runner_stop why);
 
@@ -276,6 +318,31 @@ void		 inproc_free(struct inproc *);
 void		 inproc_run(struct inproc *, const struct suite_test *,
 		    struct runner_result *res);
 void		 inproc_discard_output(struct inproc *);
+/* A group's init or fini (ph) in the worker; end->how is returned. */
+int		 inproc_fixture(struct inproc *, int ph, void (*fn)(void),
+		    struct test_end *end);
+
+/* ---- syncclient.c: a test's synchronisation calls, asked of the manager */
+
+struct syncc;
+struct amp_conn;
+struct syncc	*syncc_new(void);
+void		 syncc_free(struct syncc *);
+/* The manager's connection (NULL once it has closed: calls answer -1). */
+void		 syncc_set_conn(struct syncc *, struct amp_conn *);
+/* The test running now, which asks name (test -1: a group's own init or
+ * fini); clear when it has ended. */
+void		 syncc_set_test(struct syncc *, int suite, long test);
+void		 syncc_clear_test(struct syncc *);
+/* Boxed: reads the requests waiting on fd (the worker's end of the sync
+ * channel), forwards those of the process pid (the running test's, 0:
+ * none; its group's init or fini when group_fixture) and answers each
+ * on fd when the manager has. Returns how many were read. */
+size_t		 syncc_read(struct syncc *, int fd, pid_t pid,
+		    int group_fixture);
+/* In-process: the calls of tests run in this process go to sc (NULL:
+ * none), asked synchronously. */
+void		 syncc_inproc_install(struct syncc *);
 
 /* ---- tells.c: the per-test tells, encoded by hand ---------------------- */
 

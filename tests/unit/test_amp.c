@@ -664,6 +664,56 @@ START_TEST(test_wire_format)
 }
 END_TEST
 
+/* amp_ask_sync: the reply without the loop; the inline command (a
+ * ping) answered meanwhile; everything else kept, in order, for the
+ * loop; an error reply; a peer gone. */
+START_TEST(test_ask_sync)
+{
+	struct event_base *base = event_base_new();
+	struct evbuffer *buf = evbuffer_new();
+	struct amp_conn *c;
+	struct end e = { 0 };
+	json_t *o, *reply;
+	int fd;
+
+	c = tu_conn_raw(base, table, &end_cbs, &e, &fd);
+	tells_seen = 0;
+	raw_send(base, fd, "{\"_command\":\"count\"}");
+	raw_send(base, fd, "{\"_command\":\"add\",\"_ask\":\"p1\",\"a\":1,"
+	    "\"b\":1}");
+	raw_send(base, fd, "{\"_answer\":\"7\"}");	/* not ours: kept */
+	raw_send(base, fd, "{\"_answer\":\"s1\",\"got\":true}");
+	raw_send(base, fd, "{\"_command\":\"count\"}");
+	ck_assert_int_eq(amp_ask_sync(c, "lock", json_pack("{s:s}", "name",
+	    "db"), "add", &reply), 0);
+	ck_assert(json_is_true(json_object_get(reply, "got")));
+	json_decref(reply);
+	ck_assert_int_eq(tells_seen, 0);
+	o = raw_recv(base, fd, buf);
+	check_is(o, "{\"_command\":\"lock\",\"_ask\":\"s1\",\"name\":\"db\"}");
+	json_decref(o);
+	o = raw_recv(base, fd, buf);
+	check_is(o, "{\"_answer\":\"p1\",\"sum\":2}");
+	json_decref(o);
+	/* The loop gets the rest, the kept first. */
+	ck_assert_int_eq(loop_until_count(base, &tells_seen, 2), 2);
+	raw_send(base, fd, "{\"_error\":\"s2\",\"_error_code\":\"NOT_HELD\","
+	    "\"_error_description\":\"no\"}");
+	ck_assert_int_eq(amp_ask_sync(c, "unlock", NULL, NULL, &reply), 1);
+	ck_assert_str_eq(json_get_str(reply, "_error_code", ""), "NOT_HELD");
+	json_decref(reply);
+	o = raw_recv(base, fd, buf);
+	check_is(o, "{\"_command\":\"unlock\",\"_ask\":\"s2\"}");
+	json_decref(o);
+	close(fd);
+	ck_assert_int_eq(amp_ask_sync(c, "lock", NULL, NULL, &reply), -1);
+	ck_assert_ptr_null(reply);
+	ck_assert(tu_loop_until(base, &e.closed, DEADLINE));
+	evbuffer_free(buf);
+	event_base_free(base);
+}
+END_TEST
+
 /* ---- the connection dropping ------------------------------------------- */
 
 START_TEST(test_drop_fails_every_ask_once)
@@ -1568,6 +1618,7 @@ main(void)
 	tcase_add_test(tc, test_answer_later);
 	tcase_add_test(tc, test_tells_get_no_answer);
 	tcase_add_test(tc, test_wire_format);
+	tcase_add_test(tc, test_ask_sync);
 	tcase_add_test(tc, test_ask_too_large);
 	tcase_add_test(tc, test_answer_too_large);
 	tcase_add_test(tc, test_long_error_description_cut);

@@ -152,9 +152,48 @@ START_TEST(test_many_tests_are_compact)
 		json_decref(p);
 	}
 	ck_assert_uint_eq(cat_ntests(c), 100000);
-	/* 24 bytes a record, the id, and slack from doubling. */
+	/* 32 bytes a record, the id, and slack from doubling. */
 	ck_assert_msg(cat_memory(c) < 100000 * 80, "%zu bytes",
 	    cat_memory(c));
+	cat_free(c);
+}
+END_TEST
+
+/* A test's group, strategy, locks and .serial, as the scheduler needs
+ * them; a strategy distmgr does not know is a broken list. */
+START_TEST(test_groups_and_locks)
+{
+	struct catalog *c = cat_new();
+	const struct cat_test *t;
+	char why[256];
+	json_t *p;
+	uint16_t s;
+
+	s = cat_suite_add(c, "s.so");
+	p = piece(0, "[{\"id\":\"g/a\",\"file\":\"g.c\",\"line\":1,"
+	    "\"group\":\"db\",\"strategy\":\"isolated_serial\","
+	    "\"lock\":[\"port\",\"disk\"]},"
+	    "{\"id\":\"g/b\",\"file\":\"g.c\",\"line\":2,\"serial\":true},"
+	    "{\"id\":\"g/c\",\"file\":\"g.c\",\"line\":3,\"group\":\"db\","
+	    "\"strategy\":\"isolated_serial\",\"lock\":[\"port\"]}]");
+	ck_assert_int_eq(cat_add_piece(c, s, p, why, sizeof why), 0);
+	json_decref(p);
+	t = cat_test(c, 0);
+	ck_assert_str_eq(cat_str(c, t->group), "db");
+	ck_assert_int_eq(t->strategy, SCHED_ISOLATED_SERIAL);
+	ck_assert_str_eq(cat_str(c, t->lock), "port,disk");
+	ck_assert_int_eq(t->flags & CAT_F_SERIAL, 0);
+	ck_assert_uint_eq(cat_test(c, 2)->group, t->group);	/* interned */
+	t = cat_test(c, 1);
+	ck_assert_uint_eq(t->group, CAT_NONE);
+	ck_assert_uint_eq(t->lock, CAT_NONE);
+	ck_assert_int_eq(t->flags & CAT_F_SERIAL, CAT_F_SERIAL);
+	p = piece(3, "[{\"id\":\"g/d\",\"file\":\"g.c\",\"line\":4,"
+	    "\"group\":\"db\",\"strategy\":\"sometimes\"}]");
+	ck_assert_int_eq(cat_add_piece(c, s, p, why, sizeof why), -1);
+	ck_assert_str_eq(why, "test 'g/d' has a group or strategy that is not "
+	    "one distmgr knows");
+	json_decref(p);
 	cat_free(c);
 }
 END_TEST
@@ -171,6 +210,7 @@ main(void)
 	tcase_add_test(tc, test_bad_count_or_hash);
 	tcase_add_test(tc, test_diff);
 	tcase_add_test(tc, test_many_tests_are_compact);
+	tcase_add_test(tc, test_groups_and_locks);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -50,6 +50,10 @@ struct sim {
 	int		*by;		/* per unit: the slot of its result */
 	uint32_t	 nunits;
 	size_t		 batches;
+	double		*t0, *t1;	/* per unit: its last run */
+	int		*on;		/* per unit: the slot of that run */
+	int32_t		*bgrp;		/* per unit: its batch's group */
+	size_t		*bno;		/* per unit: its batch's number */
 };
 
 static enum outcome
@@ -76,6 +80,11 @@ sim_init(struct sim *m, const struct sched_config *cfg, uint32_t n,
 	m->reported = xcalloc(m->nunits, sizeof *m->reported);
 	m->attempts = xcalloc(m->nunits, sizeof *m->attempts);
 	m->by = xcalloc(m->nunits, sizeof *m->by);
+	m->t0 = xcalloc(m->nunits, sizeof *m->t0);
+	m->t1 = xcalloc(m->nunits, sizeof *m->t1);
+	m->on = xcalloc(m->nunits, sizeof *m->on);
+	m->bgrp = xcalloc(m->nunits, sizeof *m->bgrp);
+	m->bno = xcalloc(m->nunits, sizeof *m->bno);
 	m->outcome_of = all_pass;
 	for (w = 0; w < m->nw; w++) {
 		m->w[w].cap = (size_t)m->nunits * 4 + 16;
@@ -99,6 +108,11 @@ sim_free(struct sim *m)
 	free(m->reported);
 	free(m->attempts);
 	free(m->by);
+	free(m->t0);
+	free(m->t1);
+	free(m->on);
+	free(m->bgrp);
+	free(m->bno);
 }
 
 static void
@@ -112,6 +126,8 @@ sim_feed(struct sim *m, int w)
 	    SCHED_MAX_BATCH)) > 0) {
 		m->batches++;
 		for (i = 0; i < n; i++) {
+			m->bgrp[units[i]] = sched_batch_group(m->s);
+			m->bno[units[i]] = m->batches;
 			ck_assert_uint_lt(sw->qt, sw->cap);
 			sw->bend[sw->qt] = i == n - 1;
 			sw->arrive[sw->qt] = m->now + m->lat;
@@ -160,9 +176,12 @@ sim_step(struct sim *m, int w, double t)
 		sw->busy = 1;
 		sw->until = t + m->dur[sched_unit_test(m->s, u)];
 		sched_started(m->s, w, u, t);
+		m->t0[u] = t;
+		m->on[u] = w;
 		return;
 	}
 	sw->busy = 0;
+	m->t1[u] = t;
 	o = m->outcome_of(u, (int)m->attempts[u]++);
 	if (sched_result(m->s, w, u, o, t, &fin) == SCHED_FINAL)
 		m->reported[u]++;
@@ -714,6 +733,445 @@ START_TEST(test_random_deaths_keep_exactly_once)
 }
 END_TEST
 
+/* ---- groups, locks and serial tests ------------------------------------ */
+
+static int
+overlaps(const struct sim *m, uint32_t a, uint32_t b)
+{
+	return m->t0[a] < m->t1[b] && m->t0[b] < m->t1[a];
+}
+
+/* A sim whose tests are constrained by k (set up before any worker). */
+static void
+sim_init_k(struct sim *m, const struct sched_config *cfg, uint32_t n,
+    const double *dur, const float *est, const struct sched_constraints *k)
+{
+	sim_init(m, cfg, n, dur, est, NULL);
+	ck_assert_int_eq(sched_constrain(m->s, k), 0);
+	/* Once only, and before anything runs. */
+	ck_assert_int_eq(sched_constrain(m->s, k), -1);
+}
+
+/* Tests 5, 15, ... 95 of 100 in group 0; the rest in none. */
+static void
+ten_in_group(uint32_t *grp, uint8_t *strat, enum sched_strategy st,
+    struct sched_constraints *k)
+{
+	uint32_t i;
+
+	for (i = 0; i < 100; i++)
+		grp[i] = i % 10 == 5 ? 0 : SCHED_NONE;
+	strat[0] = (uint8_t)st;
+	memset(k, 0, sizeof *k);
+	k->ngroups = 1;
+	k->strategy = strat;
+	k->group = grp;
+}
+
+static size_t
+phase_events(struct sched *s, struct sched_event *ev, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && sched_event(s, &ev[n]))
+		n++;
+	return n;
+}
+
+START_TEST(test_isolated_free_overlaps_nothing)
+{
+	struct sched_config c = cfg_load(8);
+	struct sched_constraints k;
+	struct sched_event ev[8];
+	double dur[100];
+	uint32_t grp[100], a, b;
+	uint8_t strat[1];
+	int slots_used = 0, used[8] = { 0 };
+	double span;
+	struct sim m;
+
+	for (a = 0; a < 100; a++)
+		dur[a] = 0.05;
+	ten_in_group(grp, strat, SCHED_ISOLATED_FREE, &k);
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	span = sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 5; a < 100; a += 10) {
+		for (b = 0; b < 100; b++)
+			if (grp[b] == SCHED_NONE)
+				ck_assert_msg(!overlaps(&m, a, b), "isolated %u "
+				    "overlaps %u", a, b);
+		ck_assert_int_eq(m.bgrp[a], -1);	/* each its own child */
+		if (!used[m.on[a]]++)
+			slots_used++;
+	}
+	/* Free inside: the phase used the workers. */
+	ck_assert_int_ge(slots_used, 5);
+	/* 2 rounds of the group, then 12 of the rest: 0.70 s at best. */
+	ck_assert_msg(span < 0.70 * 1.10, "makespan %.3f", span);
+	ck_assert_uint_eq(phase_events(m.s, ev, 8), 2);
+	ck_assert_int_eq(ev[0].kind, SCHED_EV_PHASE_START);
+	ck_assert_int_eq(ev[0].group, 0);
+	ck_assert_uint_eq(ev[0].tests, 10);
+	ck_assert_int_eq(ev[1].kind, SCHED_EV_PHASE_END);
+	ck_assert_msg(ev[1].seconds > 0.09 && ev[1].seconds < 0.12,
+	    "phase of %.3f s", ev[1].seconds);
+	sim_free(&m);
+}
+END_TEST
+
+START_TEST(test_isolated_serial_one_process_alone)
+{
+	struct sched_config c = cfg_load(4);
+	struct sched_constraints k;
+	struct sched_event ev[8];
+	double dur[100];
+	uint32_t grp[100], a, b;
+	uint8_t strat[1];
+	struct sim m;
+
+	for (a = 0; a < 100; a++)
+		dur[a] = 0.01;
+	ten_in_group(grp, strat, SCHED_ISOLATED_SERIAL, &k);
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 5; a < 100; a += 10) {
+		ck_assert_int_eq(m.bgrp[a], 0);
+		ck_assert_uint_eq(m.bno[a], m.bno[5]);	/* one batch */
+		ck_assert_int_eq(m.on[a], m.on[5]);
+		for (b = 0; b < 100; b++)
+			if (grp[b] == SCHED_NONE)
+				ck_assert(!overlaps(&m, a, b));
+		if (a > 5)	/* in order, one after another */
+			ck_assert(m.t0[a] >= m.t1[a - 10]);
+	}
+	ck_assert_uint_eq(phase_events(m.s, ev, 8), 2);
+	ck_assert(ev[0].grouped);
+	sim_free(&m);
+}
+END_TEST
+
+/* serial: one process, but the rest runs beside it. */
+START_TEST(test_serial_group_beside_the_rest)
+{
+	struct sched_config c = cfg_load(4);
+	struct sched_constraints k;
+	struct sched_event ev[8];
+	double dur[100];
+	uint32_t grp[100], a, b;
+	uint8_t strat[1];
+	int beside = 0;
+	struct sim m;
+
+	for (a = 0; a < 100; a++)
+		dur[a] = 0.01;
+	ten_in_group(grp, strat, SCHED_SERIAL, &k);
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 5; a < 100; a += 10) {
+		ck_assert_int_eq(m.bgrp[a], 0);
+		ck_assert_uint_eq(m.bno[a], m.bno[5]);
+		ck_assert_int_eq(m.on[a], m.on[5]);
+		for (b = 0; b < 100; b++)
+			beside += grp[b] == SCHED_NONE && overlaps(&m, a, b);
+	}
+	ck_assert_int_gt(beside, 10);
+	ck_assert_uint_eq(phase_events(m.s, ev, 8), 0);
+	for (b = 0; b < 100; b++)
+		if (grp[b] == SCHED_NONE)
+			ck_assert_int_eq(m.bgrp[b], -1);
+	sim_free(&m);
+}
+END_TEST
+
+/* A free group is no constraint at all. */
+START_TEST(test_free_group_runs_in_parallel)
+{
+	struct sched_config c = cfg_load(4);
+	struct sched_constraints k;
+	double dur[100];
+	uint32_t grp[100], a, b;
+	uint8_t strat[1];
+	int together = 0;
+	struct sim m;
+
+	for (a = 0; a < 100; a++)
+		dur[a] = 0.01;
+	ten_in_group(grp, strat, SCHED_FREE, &k);
+	for (a = 0; a < 100; a++)
+		grp[a] = a < 10 ? 0 : SCHED_NONE;
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 0; a < 10; a++)
+		for (b = 0; b < 10; b++)
+			together += a != b && overlaps(&m, a, b);
+	for (a = 0; a < 100; a++)
+		ck_assert_int_eq(m.bgrp[a], -1);
+	ck_assert_int_gt(together, 10);
+	sim_free(&m);
+}
+END_TEST
+
+START_TEST(test_serial_tests_run_alone)
+{
+	struct sched_config c = cfg_load(4);
+	struct sched_constraints k;
+	struct sched_event ev[8];
+	double dur[50];
+	uint8_t serial[50];
+	uint32_t a, b;
+	struct sim m;
+
+	for (a = 0; a < 50; a++) {
+		dur[a] = 0.01;
+		serial[a] = a % 10 == 3;
+	}
+	memset(&k, 0, sizeof k);
+	k.serial = serial;
+	sim_init_k(&m, &c, 50, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 0; a < 50; a++)
+		for (b = 0; b < 50; b++)
+			if (serial[a] && a != b)
+				ck_assert_msg(!overlaps(&m, a, b), "serial %u "
+				    "overlaps %u", a, b);
+	ck_assert_uint_eq(phase_events(m.s, ev, 8), 2);
+	ck_assert_int_eq(ev[0].group, -1);
+	ck_assert_uint_eq(ev[0].tests, 5);
+	sim_free(&m);
+}
+END_TEST
+
+/* Lock 0 on the even tests, 1 on every fifth; a few hold both. */
+START_TEST(test_locks_never_overlap)
+{
+	struct sched_config c = cfg_load(8);
+	struct sched_constraints k;
+	double dur[100];
+	uint32_t first[101], locks[200], a, b, n = 0;
+	int free_overlap = 0;
+	struct sim m;
+
+	for (a = 0; a < 100; a++) {
+		dur[a] = 0.002 + (a % 7) * 0.001;
+		first[a] = n;
+		if (a % 2 == 0)
+			locks[n++] = 0;
+		if (a % 5 == 0)
+			locks[n++] = 1;
+	}
+	first[100] = n;
+	memset(&k, 0, sizeof k);
+	k.nlocks = 2;
+	k.lock_first = first;
+	k.locks = locks;
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (a = 0; a < 100; a++)
+		for (b = a + 1; b < 100; b++) {
+			if ((a % 2 == 0 && b % 2 == 0) ||
+			    (a % 5 == 0 && b % 5 == 0))
+				ck_assert_msg(!overlaps(&m, a, b), "%u and %u "
+				    "share a lock and overlap", a, b);
+			else if (a % 2 && b % 2 && a % 5 && b % 5)
+				free_overlap += overlaps(&m, a, b);
+		}
+	/* The tests without locks still run side by side. */
+	ck_assert_int_gt(free_overlap, 20);
+	sim_free(&m);
+}
+END_TEST
+
+/* A worker dies in the middle of a serial group: the test it ran is
+ * the crash, the rest of the group runs as a group on another. */
+START_TEST(test_group_rest_runs_elsewhere)
+{
+	struct sched_config c = cfg_load(2);
+	struct sched_constraints k;
+	uint32_t grp[10], u[SCHED_MAX_BATCH], u2[SCHED_MAX_BATCH], running, i;
+	uint8_t strat[1] = { SCHED_SERIAL };
+	enum outcome fin;
+	struct sched *s;
+	size_t n;
+
+	for (i = 0; i < 10; i++)
+		grp[i] = i < 5 ? 0 : SCHED_NONE;
+	memset(&k, 0, sizeof k);
+	k.ngroups = 1;
+	k.strategy = strat;
+	k.group = grp;
+	s = sched_new(&c, 10, NULL, NULL);
+	ck_assert_int_eq(sched_constrain(s, &k), 0);
+	sched_worker_up(s, 0, 0);
+	n = sched_next_batch(s, 0, 0, u, SCHED_MAX_BATCH);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_int_eq(sched_batch_group(s), 0);
+	for (i = 0; i < 5; i++)
+		ck_assert_uint_eq(u[i], i);
+	sched_started(s, 0, 0, 0);
+	ck_assert_int_eq(sched_result(s, 0, 0, OUT_PASS, 0.1, &fin),
+	    SCHED_FINAL);
+	sched_started(s, 0, 1, 0.1);
+	sched_worker_lost(s, 0, &running);
+	ck_assert_uint_eq(running, 1);
+	ck_assert_int_eq(sched_result(s, 0, 1, OUT_CRASH, 0.2, &fin),
+	    SCHED_FINAL);
+	/* The replacement in slot 0 gets the others; slot 1 the group. */
+	sched_worker_up(s, 0, 0.3);
+	sched_worker_up(s, 1, 0.3);
+	n = sched_next_batch(s, 0, 0.3, u, SCHED_MAX_BATCH);
+	ck_assert_uint_ge(n, 1);
+	ck_assert_int_eq(sched_batch_group(s), -1);
+	ck_assert_uint_ge(u[0], 5);
+	n = sched_next_batch(s, 1, 0.3, u2, SCHED_MAX_BATCH);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_int_eq(sched_batch_group(s), 0);
+	ck_assert_uint_eq(u2[0], 2);
+	ck_assert_uint_eq(u2[2], 4);
+	sched_free(s);
+
+	/* Boxed: the group's process died, the worker answered the run
+	 * early: the same. */
+	s = sched_new(&c, 10, NULL, NULL);
+	ck_assert_int_eq(sched_constrain(s, &k), 0);
+	sched_worker_up(s, 0, 0);
+	sched_worker_up(s, 1, 0);
+	ck_assert_uint_eq(sched_next_batch(s, 0, 0, u, SCHED_MAX_BATCH), 5);
+	sched_started(s, 0, 0, 0);
+	ck_assert_int_eq(sched_result(s, 0, 0, OUT_CRASH, 0.1, &fin),
+	    SCHED_FINAL);
+	ck_assert_uint_eq(sched_batch_done(s, 0, 0.1), 4);
+	ck_assert(sched_poked(s));
+	n = sched_next_batch(s, 0, 0.1, u, SCHED_MAX_BATCH);
+	ck_assert_int_eq(sched_batch_group(s), -1);
+	n = sched_next_batch(s, 1, 0.1, u2, SCHED_MAX_BATCH);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_int_eq(sched_batch_group(s), 0);
+	ck_assert_uint_eq(u2[0], 1);
+	sched_free(s);
+}
+END_TEST
+
+/* --dist each: every worker runs its own copy of the group, whole. */
+START_TEST(test_each_group_copies)
+{
+	struct sched_config c = cfg_load(3);
+	struct sched_constraints k;
+	double dur[10];
+	uint32_t grp[10], u, i;
+	uint8_t strat[1] = { SCHED_ISOLATED_SERIAL };
+	size_t bno[3] = { 0, 0, 0 };
+	struct sim m;
+
+	c.each = 1;
+	for (i = 0; i < 10; i++) {
+		dur[i] = 0.01;
+		grp[i] = i < 4 ? 0 : SCHED_NONE;
+	}
+	memset(&k, 0, sizeof k);
+	k.ngroups = 1;
+	k.strategy = strat;
+	k.group = grp;
+	sim_init_k(&m, &c, 10, dur, NULL, &k);
+	sim_run(&m);
+	sim_assert_once(&m);
+	for (u = 0; u < 30; u++) {
+		ck_assert_int_eq(m.on[u], sched_unit_group(m.s, u));
+		if (sched_unit_test(m.s, u) >= 4)
+			continue;
+		ck_assert_int_eq(m.bgrp[u], 0);
+		if (bno[m.on[u]] == 0)
+			bno[m.on[u]] = m.bno[u];
+		ck_assert_uint_eq(m.bno[u], bno[m.on[u]]);
+	}
+	sim_free(&m);
+}
+END_TEST
+
+/* Everything at once, with failures rerun: each test ends once. */
+START_TEST(test_constraints_with_reruns_once)
+{
+	struct sched_config c = cfg_load(4);
+	struct sched_constraints k;
+	double dur[100];
+	uint32_t grp[100], first[101], locks[100], a, n = 0;
+	uint8_t strat[3] = { SCHED_SERIAL, SCHED_ISOLATED_FREE,
+	    SCHED_ISOLATED_SERIAL }, serial[100];
+	struct sim m;
+
+	c.reruns = 1;
+	for (a = 0; a < 100; a++) {
+		dur[a] = 0.001 * (1 + a % 5);
+		grp[a] = a % 7 < 3 ? a % 7 : SCHED_NONE;
+		serial[a] = a % 23 == 0;
+		first[a] = n;
+		if (a % 4 == 1)
+			locks[n++] = 0;
+	}
+	first[100] = n;
+	memset(&k, 0, sizeof k);
+	k.ngroups = 3;
+	k.strategy = strat;
+	k.group = grp;
+	k.serial = serial;
+	k.nlocks = 1;
+	k.lock_first = first;
+	k.locks = locks;
+	sim_init_k(&m, &c, 100, dur, NULL, &k);
+	m.outcome_of = fail_once;
+	sim_run(&m);
+	sim_assert_once(&m);
+	sim_free(&m);
+}
+END_TEST
+
+/* The issue's figure: 10% of the tests in one isolated group, and the
+ * run within 10% of the best makespan that allows. */
+START_TEST(test_isolated_tenth_near_ideal)
+{
+	struct sched_config c = cfg_load(8);
+	struct sched_constraints k;
+	double dur[200], sum_in = 0, sum_out = 0, max_in = 0, max_out = 0,
+	    ideal, span;
+	float est[200];
+	uint32_t grp[200], a, x = 12345;
+	uint8_t strat[1] = { SCHED_ISOLATED_FREE };
+	struct sim m;
+
+	for (a = 0; a < 200; a++) {
+		x = x * 1103515245u + 12345u;
+		dur[a] = 0.02 + (double)(x >> 16 & 0xff) / 255.0 * 0.18;
+		est[a] = (float)dur[a];
+		grp[a] = a % 10 == 0 ? 0 : SCHED_NONE;
+		if (grp[a] == 0) {
+			sum_in += dur[a];
+			max_in = dur[a] > max_in ? dur[a] : max_in;
+		} else {
+			sum_out += dur[a];
+			max_out = dur[a] > max_out ? dur[a] : max_out;
+		}
+	}
+	ideal = (sum_in / 8 > max_in ? sum_in / 8 : max_in) +
+	    (sum_out / 8 > max_out ? sum_out / 8 : max_out);
+	memset(&k, 0, sizeof k);
+	k.ngroups = 1;
+	k.strategy = strat;
+	k.group = grp;
+	sim_init(&m, &c, 200, dur, est, NULL);
+	ck_assert_int_eq(sched_constrain(m.s, &k), 0);
+	span = sim_run(&m);
+	sim_assert_once(&m);
+	ck_assert_msg(span <= ideal * 1.10, "makespan %.3f s, ideal %.3f s",
+	    span, ideal);
+	sim_free(&m);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -738,6 +1196,16 @@ main(void)
 	tcase_add_test(tc, test_rtt_keeps_far_workers_busy);
 	tcase_add_test(tc, test_rtt_overestimated);
 	tcase_add_test(tc, test_random_deaths_keep_exactly_once);
+	tcase_add_test(tc, test_isolated_free_overlaps_nothing);
+	tcase_add_test(tc, test_isolated_serial_one_process_alone);
+	tcase_add_test(tc, test_serial_group_beside_the_rest);
+	tcase_add_test(tc, test_free_group_runs_in_parallel);
+	tcase_add_test(tc, test_serial_tests_run_alone);
+	tcase_add_test(tc, test_locks_never_overlap);
+	tcase_add_test(tc, test_group_rest_runs_elsewhere);
+	tcase_add_test(tc, test_each_group_copies);
+	tcase_add_test(tc, test_constraints_with_reruns_once);
+	tcase_add_test(tc, test_isolated_tenth_near_ideal);
 	suite_add_tcase(su, tc);
 	sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);

@@ -112,24 +112,149 @@ START_TEST(test_board)
 }
 END_TEST
 
+struct held {
+	int	 answered;
+	int	 result;
+	int	 dropped;
+};
+
+static void
+on_answer(void *arg, int result)
+{
+	struct held *h = arg;
+
+	h->answered++;
+	h->result = result;
+}
+
+static void
+on_drop_held(void *arg)
+{
+	((struct held *)arg)->dropped++;
+}
+
+/* start, answered at once. */
+static int
+start(struct sync *s, const char *name, uint64_t owner)
+{
+	int r = -1;
+
+	ck_assert_int_eq(sync_trail(s, name, 0, owner, 0, on_answer, NULL,
+	    &r), 1);
+	return r;
+}
+
+/* finish that must be answered at once. */
+static int
+finish(struct sync *s, const char *name, uint64_t owner)
+{
+	int r = -1;
+
+	ck_assert_int_eq(sync_trail(s, name, 1, owner, 0, on_answer, NULL,
+	    &r), 1);
+	return r;
+}
+
 START_TEST(test_trail)
 {
 	struct sync *s = sync_new();
-	int i, starts = 0, finishes = 0;
+	struct held h = { 0 };
+	int i, starts = 0, finishes = 0, r;
 
-	/* 50 users, overlapping: one start, one finish. */
+	/* 50 users, overlapping: one start, and the last finish held. */
 	for (i = 0; i < 50; i++)
-		starts += sync_trail(s, "db", 0);
+		starts += start(s, "db", (uint64_t)i);
 	for (i = 0; i < 49; i++)
-		finishes += sync_trail(s, "db", 1);
-	ck_assert_int_eq(finishes, 0);
-	finishes += sync_trail(s, "db", 1);
+		finishes += finish(s, "db", (uint64_t)i);
 	ck_assert_int_eq(starts, 1);
-	ck_assert_int_eq(finishes, 1);
-	/* Later users never set up or tear down again. */
-	ck_assert_int_eq(sync_trail(s, "db", 0), 0);
-	ck_assert_int_eq(sync_trail(s, "db", 1), 0);
-	ck_assert_int_eq(sync_trail(s, "other", 1), 0);
+	ck_assert_int_eq(finishes, 0);
+	ck_assert_int_eq(sync_trail(s, "db", 1, 49, 10.0, on_answer, &h, &r),
+	    0);
+	ck_assert_uint_eq(sync_trail_held(s), 1);
+	ck_assert(sync_trail_holds(s, 49, UINT64_MAX));
+	/* Not yet due; then nothing else can come: it is the last. */
+	ck_assert_uint_eq(sync_trail_release(s, 5.0), 0);
+	ck_assert_uint_eq(sync_trail_release(s, -1), 1);
+	ck_assert_int_eq(h.answered, 1);
+	ck_assert_int_eq(h.result, 1);
+	ck_assert_uint_eq(sync_trail_held(s), 0);
+	/* Torn down: the next user sets it up again. */
+	ck_assert_int_eq(start(s, "db", 60), 1);
+	/* A finish from one that never started is never the last. */
+	ck_assert_int_eq(finish(s, "other", 1), 0);
+	ck_assert_int_eq(finish(s, "db", 61), 0);
+	sync_free(s);
+}
+END_TEST
+
+/* One user ends before the next begins: the thing must stay up for it. */
+START_TEST(test_trail_gap)
+{
+	struct sync *s = sync_new();
+	struct held h = { 0 }, h2 = { 0 };
+	int r;
+
+	ck_assert_int_eq(start(s, "db", 1), 1);
+	ck_assert_int_eq(sync_trail(s, "db", 1, 1, 99, on_answer, &h, &r), 0);
+	ck_assert_int_eq(start(s, "db", 2), 0);	/* still up */
+	ck_assert_int_eq(h.answered, 1);
+	ck_assert_int_eq(h.result, 0);		/* 1 was not the last */
+	ck_assert_int_eq(sync_trail(s, "db", 1, 2, 99, on_answer, &h2, &r),
+	    0);
+	/* Past its deadline: released as the last. */
+	ck_assert_uint_eq(sync_trail_release(s, 100.0), 1);
+	ck_assert_int_eq(h2.result, 1);
+	/* answer NULL: the last finish is told at once. */
+	ck_assert_int_eq(start(s, "db", 3), 1);
+	ck_assert_int_eq(sync_trail(s, "db", 1, 3, 0, NULL, NULL, &r), 1);
+	ck_assert_int_eq(r, 1);
+	sync_free(s);
+}
+END_TEST
+
+/* A user that dies leaves the count; a held finish of a dead owner is
+ * dropped, and the thing stays up for the next user to tear down. */
+START_TEST(test_trail_owner_gone)
+{
+	struct sync *s = sync_new();
+	struct held h = { 0 };
+	int r;
+
+	ck_assert_int_eq(start(s, "db", 1), 1);
+	ck_assert_int_eq(start(s, "db", 2), 0);
+	sync_owner_gone(s, 2, 1, on_drop_held);	/* died between the two */
+	ck_assert_int_eq(sync_trail(s, "db", 1, 1, 9, on_answer, &h, &r), 0);
+	sync_owner_gone(s, 1, 1, on_drop_held);
+	ck_assert_int_eq(h.dropped, 1);
+	ck_assert_int_eq(h.answered, 0);
+	ck_assert_uint_eq(sync_trail_held(s), 0);
+	ck_assert_int_eq(start(s, "db", 3), 0);	/* never torn down */
+	ck_assert_int_eq(sync_trail(s, "db", 1, 3, 0, NULL, NULL, &r), 1);
+	ck_assert_int_eq(r, 1);
+	sync_free(s);
+}
+END_TEST
+
+/* A worker lost: every owner of its slot goes, and no other's. */
+START_TEST(test_owners_gone_by_slot)
+{
+	struct sync *s = sync_new();
+	struct grant g = { 0 };
+	int died;
+
+	ck_assert_int_eq(sync_lock(s, "a", SYNC_OWNER(3, 7), on_grant, NULL,
+	    &died), 1);
+	ck_assert_int_eq(sync_lock(s, "b", SYNC_OWNER(3, SYNC_OWNER_GROUP),
+	    on_grant, NULL, &died), 1);
+	ck_assert_int_eq(sync_lock(s, "c", SYNC_OWNER(4, 7), on_grant, NULL,
+	    &died), 1);
+	ck_assert_int_eq(sync_lock(s, "a", SYNC_OWNER(5, 1), on_grant, &g,
+	    &died), 0);
+	ck_assert_uint_eq(sync_owners_gone(s, SYNC_OWNER(3, 0),
+	    SYNC_OWNER_SLOT_MASK, 1, NULL), 2);
+	ck_assert_int_eq(g.got, 1);
+	ck_assert_int_eq(g.died, 1);
+	ck_assert_int_eq(sync_unlock(s, "c", SYNC_OWNER(4, 7)), 0);
 	sync_free(s);
 }
 END_TEST
@@ -146,6 +271,9 @@ main(void)
 	tcase_add_test(tc, test_holder_dies);
 	tcase_add_test(tc, test_board);
 	tcase_add_test(tc, test_trail);
+	tcase_add_test(tc, test_trail_gap);
+	tcase_add_test(tc, test_trail_owner_gone);
+	tcase_add_test(tc, test_owners_gone_by_slot);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

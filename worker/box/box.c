@@ -23,12 +23,14 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -107,7 +109,8 @@ box_load(const char *path)
 	reg = entry(host_get());
 	if (reg == NULL || reg->abi != DM_ABI_VERSION ||
 	    (reg->ntests > 0 && reg->tests == NULL) ||
-	    (reg->nsuites > 0 && reg->suites == NULL))
+	    (reg->nsuites > 0 && reg->suites == NULL) ||
+	    (reg->ngroups > 0 && reg->groups == NULL))
 		box_fail("%s gives no registry of suite ABI %d", path,
 		    DM_ABI_VERSION);
 }
@@ -131,8 +134,9 @@ box_find_handlers(void)
 
 /* ---- the child ------------------------------------------------------------ */
 
-static void DM_NORETURN
-box_child(const struct dm_test *t, const struct dm_suite_def *d)
+/* What every process that runs tests does first. */
+static void
+box_child_setup(void)
 {
 	struct sigaction sa;
 	size_t i;
@@ -150,14 +154,29 @@ box_child(const struct dm_test *t, const struct dm_suite_def *d)
 	/* A test must not speak for the helper. */
 	close(BOX_FD_CONTROL);
 	host_set_process(getpid());
-	page->state = BOX_RUNNING;
-	host_call(t->opt.init != NULL ? t->opt.init : d != NULL ?
-	    d->opt.init : NULL, t->fn, t->opt.fini != NULL ? t->opt.fini :
-	    d != NULL ? d->opt.fini : NULL, &page->end, &page->phase);
+	/* The helper stores it too, but a test may ask for a lock before
+	 * it does: the worker answers only the pid in the page. */
+	__atomic_store_n(&page->pid, getpid(), __ATOMIC_SEQ_CST);
+}
+
+static void
+box_flush(void)
+{
 	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
 		fflush(stdout);
 		fflush(stderr);
 	}
+}
+
+static void DM_NORETURN
+box_child(const struct dm_test *t, const struct dm_suite_def *d)
+{
+	box_child_setup();
+	page->state = BOX_RUNNING;
+	host_call(t->opt.init != NULL ? t->opt.init : d != NULL ?
+	    d->opt.init : NULL, t->fn, t->opt.fini != NULL ? t->opt.fini :
+	    d != NULL ? d->opt.fini : NULL, &page->end, &page->phase);
+	box_flush();
 	__atomic_store_n(&page->state, BOX_DONE, __ATOMIC_RELEASE);
 	_exit(0);
 }
@@ -165,9 +184,10 @@ box_child(const struct dm_test *t, const struct dm_suite_def *d)
 /* ---- after a test ------------------------------------------------------------ */
 
 /* Kills every child of this process (orphans of tests, which it adopted
- * as their subreaper) and its group; returns how many there were. */
+ * as their subreaper) and its group but except (0: none); returns how
+ * many there were. */
 static int
-box_kill_children(void)
+box_kill_children(pid_t except)
 {
 	char path[64];
 	FILE *f;
@@ -179,6 +199,8 @@ box_kill_children(void)
 	if ((f = fopen(path, "re")) == NULL)
 		return 0;
 	while (fscanf(f, "%ld", &pid) == 1) {
+		if ((pid_t)pid == except)
+			continue;
 		kill(-(pid_t)pid, SIGKILL);
 		kill((pid_t)pid, SIGKILL);
 		n++;
@@ -207,7 +229,7 @@ box_sweep(void)
 		    (double)(now.tv_nsec - start.tv_nsec) / 1e9 >
 		    BOX_SWEEP_SECONDS)
 			return -1;
-		box_kill_children();
+		box_kill_children(0);
 		nanosleep(&ts, NULL);
 	}
 }
@@ -269,6 +291,11 @@ box_find(const struct box_msg *m, const struct dm_suite_def **d)
 	if (m->test >= reg->ntests || (t = reg->tests[m->test]) == NULL ||
 	    t->abi != DM_ABI_VERSION || t->fn == NULL || t->line != m->line)
 		return NULL;
+	if (m->group_run != 0 && m->group >= 0 &&
+	    ((size_t)m->group >= reg->ngroups || reg->groups == NULL ||
+	    reg->groups[m->group] == NULL ||
+	    reg->groups[m->group]->abi != DM_ABI_VERSION))
+		return NULL;
 	if (m->defaults >= 0) {
 		if ((size_t)m->defaults >= reg->nsuites ||
 		    (*d = reg->suites[m->defaults]) == NULL ||
@@ -276,6 +303,277 @@ box_find(const struct box_msg *m, const struct dm_suite_def **d)
 			return NULL;
 	}
 	return t;
+}
+
+/* ---- a serial group's process ------------------------------------------- */
+
+/*
+ * A serial group's tests run one after another in one process, forked
+ * from here for the group's run (the worker numbers each run of a
+ * group: a new number is a new process). It runs the group's init
+ * first, then each test the helper passes it on a socketpair, and the
+ * group's fini after the last; each test's report goes in the page as
+ * a test child's does. If it dies (a crash, a timeout's SIGKILL), the
+ * next test of the run gets a new one, set up again; if its init
+ * fails, every test of the run is told so, and init is not run again.
+ */
+struct box_gcmd {
+	uint32_t	 test;
+	int32_t		 defaults;
+	uint32_t	 flags;
+};
+
+static pid_t		 gpid;		/* the group's process; 0: none */
+static uint32_t		 grun;		/* the run it serves */
+static int		 gsock = -1;	/* to it */
+static int		 gpidfd = -1;	/* readable when it has ended */
+static int		 ginit_failed;	/* grun's init failed: ginit_end */
+static struct test_end	 ginit_end;
+
+/* Kills everything this process started since the test began: what a
+ * test leaves must not outlive it, even in a process that does. */
+static void
+box_group_reap_own(void)
+{
+	char path[64];
+	FILE *f;
+	long pid;
+
+	snprintf(path, sizeof path, "/proc/self/task/%ld/children",
+	    (long)getpid());
+	if ((f = fopen(path, "re")) == NULL)
+		return;
+	while (fscanf(f, "%ld", &pid) == 1) {
+		kill(-(pid_t)pid, SIGKILL);
+		kill((pid_t)pid, SIGKILL);
+		while (waitpid((pid_t)pid, NULL, 0) == -1 && errno == EINTR)
+			;
+	}
+	fclose(f);
+}
+
+static void DM_NORETURN
+box_group_child(const struct dm_group_def *g, int sock)
+{
+	const struct dm_suite_def *d;
+	const struct dm_test *t;
+	struct test_end fend;
+	struct box_gcmd c;
+	ssize_t n;
+
+	box_child_setup();
+	page->state = BOX_RUNNING;
+	page->group_fixture = 1;
+	if (host_call_fixture(PHASE_INIT, g != NULL ? g->opt.init : NULL,
+	    &page->end, &page->phase) != HOW_RETURNED) {
+		box_flush();
+		__atomic_store_n(&page->state, BOX_DONE, __ATOMIC_RELEASE);
+		_exit(0);
+	}
+	page->group_fixture = 0;
+	for (;;) {
+		n = recv(sock, &c, sizeof c, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof c)
+			_exit(0);
+		/* The helper checked both against the registry. */
+		t = reg->tests[c.test];
+		d = c.defaults >= 0 ? reg->suites[c.defaults] : NULL;
+		page->state = BOX_RUNNING;
+		host_call(t->opt.init != NULL ? t->opt.init : d != NULL ?
+		    d->opt.init : NULL, t->fn, t->opt.fini != NULL ?
+		    t->opt.fini : d != NULL ? d->opt.fini : NULL, &page->end,
+		    &page->phase);
+		if (c.flags & BOX_RUN_LAST) {
+			page->group_fixture = 1;
+			/* The test's own failure is what its result says. */
+			if (host_call_fixture(PHASE_FINI, g != NULL ?
+			    g->opt.fini : NULL, &fend, &page->phase) !=
+			    HOW_RETURNED && page->end.how == HOW_RETURNED)
+				memcpy(&page->end, &fend, sizeof fend);
+			page->group_fixture = 0;
+		}
+		box_flush();
+		box_group_reap_own();
+		__atomic_store_n(&page->state, BOX_DONE, __ATOMIC_RELEASE);
+		if (c.flags & BOX_RUN_LAST)
+			_exit(0);
+		while (send(sock, &c, 1, MSG_NOSIGNAL) == -1 && errno == EINTR)
+			;
+	}
+}
+
+static void
+box_group_forget(void)
+{
+	if (gsock != -1)
+		close(gsock);
+	if (gpidfd != -1)
+		close(gpidfd);
+	gsock = gpidfd = -1;
+	gpid = 0;
+}
+
+/* Ends the group's process (its run is over, or another begins). */
+static void
+box_group_kill(void)
+{
+	if (gpid == 0)
+		return;
+	kill(-gpid, SIGKILL);
+	kill(gpid, SIGKILL);
+	while (waitpid(gpid, NULL, 0) == -1 && errno == EINTR)
+		;
+	box_group_forget();
+}
+
+static int
+box_group_start(const struct box_msg *m)
+{
+	const struct dm_group_def *g = m->group >= 0 ? reg->groups[m->group] :
+	    NULL;
+	int sv[2], saved;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		saved = errno;
+		close(sv[0]);
+		close(sv[1]);
+		errno = saved;
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		box_group_child(g, sv[1]);
+	}
+	close(sv[1]);
+	setpgid(pid, pid);
+	gpid = pid;
+	gsock = sv[0];
+	if ((gpidfd = (int)syscall(SYS_pidfd_open, pid, 0)) == -1) {
+		saved = errno;
+		box_group_kill();
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reaps orphans of the group's tests that have ended, never the group's
+ * own process (its pidfd says when it ends). */
+static void
+box_group_reap_orphans(void)
+{
+	siginfo_t si;
+
+	for (;;) {
+		memset(&si, 0, sizeof si);
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
+		    si.si_pid == 0 || si.si_pid == gpid)
+			return;
+		waitpid(si.si_pid, NULL, 0);
+	}
+}
+
+/* Waits for the group's process to be done with its test: 1 when it
+ * said so, 0 when it ended (*status says how; it is reaped and
+ * forgotten). */
+static int
+box_group_wait(int *status)
+{
+	struct pollfd pfd[2];
+	char c;
+	ssize_t n;
+
+	for (;;) {
+		pfd[0] = (struct pollfd){ gsock, POLLIN, 0 };
+		pfd[1] = (struct pollfd){ gpidfd, POLLIN, 0 };
+		if (poll(pfd, 2, 200) == -1 && errno != EINTR)
+			pfd[1].revents = POLLIN;	/* cannot wait: end it */
+		box_group_reap_orphans();
+		if (pfd[0].revents & POLLIN) {
+			n = recv(gsock, &c, 1, MSG_DONTWAIT);
+			if (n == 1)
+				return 1;
+		}
+		if (pfd[1].revents == 0)
+			continue;
+		kill(-gpid, SIGKILL);
+		while (waitpid(gpid, status, 0) == -1 && errno == EINTR)
+			;
+		box_group_forget();
+		return 0;
+	}
+}
+
+/* Kills and reaps what the group's test left outside its process: until
+ * only the group's process is left. 0, or -1 when something survives. */
+static int
+box_group_sweep(void)
+{
+	struct timespec ts = { 0, 200 * 1000 }, start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		box_group_reap_orphans();
+		if (box_kill_children(gpid) == 0)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((double)(now.tv_sec - start.tv_sec) +
+		    (double)(now.tv_nsec - start.tv_nsec) / 1e9 >
+		    BOX_SWEEP_SECONDS)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void
+box_run_group(const struct box_msg *m)
+{
+	struct box_gcmd c;
+	uint32_t flags = 0;
+	int status = 0;
+
+	if (m->group_run != grun) {
+		box_group_kill();
+		grun = m->group_run;
+		ginit_failed = 0;
+	}
+	if (ginit_failed) {
+		memcpy(&page->end, &ginit_end, sizeof page->end);
+		page->phase = PHASE_INIT;
+		__atomic_store_n(&page->state, BOX_DONE, __ATOMIC_RELEASE);
+		box_done(0, 0, 0, NULL);
+		return;
+	}
+	if (gpid == 0 && box_group_start(m) == -1) {
+		box_done(BOX_DONE_NOT_STARTED, 0, errno, NULL);
+		return;
+	}
+	__atomic_store_n(&page->pid, gpid, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&page->stop, __ATOMIC_SEQ_CST)) {
+		kill(-gpid, SIGKILL);
+		kill(gpid, SIGKILL);
+	}
+	memset(&c, 0, sizeof c);
+	c.test = m->test;
+	c.defaults = m->defaults;
+	c.flags = m->run_flags;
+	/* If it is gone already, the wait says how. */
+	(void)!send(gsock, &c, sizeof c, MSG_NOSIGNAL);
+	if (box_group_wait(&status) == 0 && !(m->run_flags & BOX_RUN_LAST) &&
+	    WIFEXITED(status) && __atomic_load_n(&page->state,
+	    __ATOMIC_ACQUIRE) == BOX_DONE) {
+		/* It ended on its own before its last test: its init. */
+		ginit_failed = 1;
+		memcpy(&ginit_end, (const void *)&page->end, sizeof ginit_end);
+	}
+	if ((gpid != 0 ? box_group_sweep() : box_sweep()) == -1)
+		flags |= BOX_DONE_LINGERED;
+	box_done(flags, status, 0, NULL);
 }
 
 static void
@@ -292,6 +590,13 @@ box_run(const struct box_msg *m)
 		    "differs from the worker's: was it rebuilt meanwhile?");
 		return;
 	}
+	if (m->group_run != 0) {
+		box_run_group(m);
+		return;
+	}
+	/* A group's process is done with once a test of no group comes. */
+	box_group_kill();
+	grun = 0;
 	if ((pid = fork()) == -1) {
 		box_done(BOX_DONE_NOT_STARTED, 0, errno, NULL);
 		return;
