@@ -246,6 +246,13 @@ $(FUZZ_BUILD)/fuzz_ship: fuzz/fuzz_ship.c $(COMMON_SRC) $(PROTOCOL_SRC) $(FUZZ_S
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iworker -o $@ $< $(COMMON_SRC) $(PROTOCOL_SRC) \
 	    $(FUZZ_SHIP_SRC) $(LIBS)
 
+# The manager's reading of a worker's test list, with its own file.
+$(FUZZ_BUILD)/fuzz_catalog: fuzz/fuzz_catalog.c $(COMMON_SRC) $(PROTOCOL_SRC) \
+		manager/catalog.c common/common.h protocol/protocol.h manager/manager.h
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Imanager -o $@ $< $(COMMON_SRC) $(PROTOCOL_SRC) \
+	    manager/catalog.c $(LIBS)
+
 fuzz: $(FUZZ_BINS)
 
 fuzz-smoke:
