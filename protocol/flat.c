@@ -5,11 +5,16 @@
  * general parser spends most of the manager's time on them; this one
  * builds the same json_t without its lexer's generality.
  *
+ * A test list (suite_tests) is the other bulk: arrays of such objects,
+ * a thousand a frame. Objects and arrays nested up to FLAT_MAX_NEST deep
+ * are taken too, so that a large suite's list does not go through the
+ * general parser either.
+ *
  * What it must never do: accept a text the general parser would refuse,
  * or give a different value. It declines (returns NULL) at the first
  * thing it does not handle -- an escape, a byte outside printable ASCII,
- * a nested value, a duplicate key, a long or odd number, anything after
- * the object -- and the caller then runs the general parser, which
+ * a value nested deeper, a duplicate key, a long or odd number, anything
+ * after the object -- and the caller then runs the general parser, which
  * decides and reports. tests/unit/test_frame.c and fuzz/fuzz_frame.c
  * compare the two.
  */
@@ -24,6 +29,10 @@
 #define FLAT_MAX_STRING	256
 /* Integers with more digits could overflow json_int_t. */
 #define FLAT_MAX_DIGITS	18
+/* Objects and arrays inside one another, the frame's own object counted:
+ * a piece of a test list is 3 deep (the box, tests, an entry), 4 with an
+ * entry's tags. Deeper goes the general way. */
+#define FLAT_MAX_NEST	4
 
 struct flat {
 	const unsigned char	*p;
@@ -121,8 +130,12 @@ flat_word(struct flat *f, const char *w, json_t *v)
 	return v;
 }
 
+static json_t	*flat_object(struct flat *, int depth);
+static json_t	*flat_array(struct flat *, int depth);
+
+/* A value at the given depth (that of the object or array holding it). */
 static json_t *
-flat_value(struct flat *f)
+flat_value(struct flat *f, int depth)
 {
 	const char *s;
 	size_t n;
@@ -140,6 +153,10 @@ flat_value(struct flat *f)
 		return flat_word(f, "false", json_false());
 	case 'n':
 		return flat_word(f, "null", json_null());
+	case '{':
+		return depth < FLAT_MAX_NEST ? flat_object(f, depth + 1) : NULL;
+	case '[':
+		return depth < FLAT_MAX_NEST ? flat_array(f, depth + 1) : NULL;
 	default:
 		return flat_number(f);
 	}
@@ -147,7 +164,7 @@ flat_value(struct flat *f)
 
 /* One "key": value member into obj; 0, or -1 to decline. */
 static int
-flat_member(struct flat *f, json_t *obj)
+flat_member(struct flat *f, json_t *obj, int depth)
 {
 	char key[FLAT_MAX_STRING + 1];
 	const char *s;
@@ -162,7 +179,7 @@ flat_member(struct flat *f, json_t *obj)
 	if (f->p >= f->end || *f->p++ != ':')
 		return -1;
 	flat_ws(f);
-	if ((v = flat_value(f)) == NULL)
+	if ((v = flat_value(f, depth)) == NULL)
 		return -1;
 	/* A duplicate is for the general parser to refuse and report. */
 	if (json_object_get(obj, key) != NULL ||
@@ -174,6 +191,72 @@ flat_member(struct flat *f, json_t *obj)
 	return 0;
 }
 
+/* An object, its '{' next; depth counts it. */
+static json_t *
+flat_object(struct flat *f, int depth)
+{
+	json_t *obj;
+
+	if (f->p >= f->end || *f->p++ != '{')
+		return NULL;
+	obj = json_object();
+	flat_ws(f);
+	if (f->p < f->end && *f->p == '}') {
+		f->p++;
+		return obj;
+	}
+	for (;;) {
+		if (flat_member(f, obj, depth) == -1)
+			break;
+		if (f->p < f->end && *f->p == ',') {
+			f->p++;
+			flat_ws(f);
+			continue;
+		}
+		if (f->p < f->end && *f->p == '}') {
+			f->p++;
+			return obj;
+		}
+		break;
+	}
+	json_decref(obj);
+	return NULL;
+}
+
+/* An array, its '[' next; depth counts it. */
+static json_t *
+flat_array(struct flat *f, int depth)
+{
+	json_t *arr, *v;
+
+	if (f->p >= f->end || *f->p++ != '[')
+		return NULL;
+	arr = json_array();
+	flat_ws(f);
+	if (f->p < f->end && *f->p == ']') {
+		f->p++;
+		return arr;
+	}
+	for (;;) {
+		if ((v = flat_value(f, depth)) == NULL ||
+		    json_array_append_new(arr, v) == -1)
+			break;
+		flat_ws(f);
+		if (f->p < f->end && *f->p == ',') {
+			f->p++;
+			flat_ws(f);
+			continue;
+		}
+		if (f->p < f->end && *f->p == ']') {
+			f->p++;
+			return arr;
+		}
+		break;
+	}
+	json_decref(arr);
+	return NULL;
+}
+
 json_t *
 flat_parse(const unsigned char *p, size_t len)
 {
@@ -181,33 +264,12 @@ flat_parse(const unsigned char *p, size_t len)
 	json_t *obj;
 
 	flat_ws(&f);
-	if (f.p >= f.end || *f.p++ != '{')
+	if ((obj = flat_object(&f, 1)) == NULL)
 		return NULL;
-	obj = json_object();
 	flat_ws(&f);
-	if (f.p < f.end && *f.p == '}')
-		f.p++;
-	else {
-		for (;;) {
-			if (flat_member(&f, obj) == -1)
-				goto decline;
-			if (f.p < f.end && *f.p == ',') {
-				f.p++;
-				flat_ws(&f);
-				continue;
-			}
-			if (f.p < f.end && *f.p == '}') {
-				f.p++;
-				break;
-			}
-			goto decline;
-		}
+	if (f.p != f.end) {
+		json_decref(obj);
+		return NULL;
 	}
-	flat_ws(&f);
-	if (f.p != f.end)
-		goto decline;
 	return obj;
-decline:
-	json_decref(obj);
-	return NULL;
 }

@@ -527,20 +527,15 @@ static int
 session_list_piece(struct session *s, struct lister *l)
 {
 	size_t count = suite_count(l->suite), bytes = 0, first = l->next;
-	const struct suite_test *t;
-	json_t *tests = json_array();
 
 	while (l->next < count && l->next - first < SUITE_LIST_PIECE) {
-		t = suite_get(l->suite, l->next);
-		bytes += entry_size_bound(t);
+		bytes += entry_size_bound(suite_get(l->suite, l->next));
 		if (bytes > SESSION_PIECE_BYTES && l->next > first)
 			break;
-		json_array_append_new(tests, suite_test_json(l->suite, t));
 		l->next++;
 	}
-	amp_tell(s->conn, "suite_tests", json_pack("{s:s, s:I, s:o}",
-	    "suite", s->shown[l->handle], "first", (json_int_t)first,
-	    "tests", tests));
+	tell_suite_tests(s->conn, s->shown[l->handle], l->suite, first,
+	    l->next);
 	return l->next == count;
 }
 

@@ -868,6 +868,37 @@ json_set_words(json_t *obj, const char *key, const char *a, const char *b)
 		json_decref(arr);
 }
 
+/* Printable ASCII without '"' or '\\': written into JSON as it is. */
+static int
+plain_text(const char *v)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)v; *p != '\0'; p++)
+		if (*p < 0x20 || *p > 0x7e || *p == '"' || *p == '\\')
+			return 0;
+	return 1;
+}
+
+int
+suite_test_plain(const struct suite *s, const struct suite_test *t)
+{
+	const struct dm_test *d = t->def;
+	const struct dm_suite_options *so = t->defaults != NULL ?
+	    &t->defaults->opt : NULL;
+
+	/* Whatever suite_test_json would add beyond id, file, line and
+	 * timeout makes the entry not plain. */
+	return d->opt.todo == NULL && d->opt.skip == NULL &&
+	    d->opt.signal == 0 && d->opt.exit_code == DM_NO_EXIT_CODE &&
+	    suite_group_get(s, t->group) == NULL && !d->opt.serial &&
+	    (d->opt.lock == NULL || d->opt.lock[0] == '\0') &&
+	    (d->opt.tags == NULL || d->opt.tags[0] == '\0') &&
+	    (so == NULL || so->tags == NULL || so->tags[0] == '\0') &&
+	    plain_text(d->suite) && plain_text(d->name) &&
+	    plain_text(d->file);
+}
+
 json_t *
 suite_test_json(const struct suite *s, const struct suite_test *t)
 {

@@ -125,6 +125,10 @@ int		 suite_test_expects_death(const struct suite_test *);
 /* The list entry distmgr-protocol(7) describes; caller owns it. */
 json_t		*suite_test_json(const struct suite *,
 		    const struct suite_test *);
+/* Is the entry nothing but id, file, line and timeout, in printable
+ * ASCII? tells.c then writes it without jansson. */
+int		 suite_test_plain(const struct suite *,
+		    const struct suite_test *);
 
 /* ---- capture.c: the kept tail of one output stream -------------------- */
 
@@ -353,6 +357,11 @@ struct amp_conn;
 int	tell_test_started(struct amp_conn *, int suite, size_t test);
 int	tell_test_passed(struct amp_conn *, int suite, size_t test,
 	    double duration);
+/* suite_tests: the list entries of tests from..to-1 of s, the suite
+ * named as shown. Plain entries (suite_test_plain) are written here,
+ * the others by jansson. 0, or -1 as amp_tell. */
+int	tell_suite_tests(struct amp_conn *, const char *shown,
+	    const struct suite *s, size_t from, size_t to);
 
 /* ---- lastword.c: an in-process worker's last result -------------------- */
 

@@ -22,6 +22,7 @@ h_any(struct amp_request *req, json_t *box)
 }
 
 static const struct amp_command table[] = {
+	{ "suite_tests", h_any, NULL },
 	{ "test_started", h_any, NULL },
 	{ "test_result", h_any, NULL },
 	{ "other", h_any, NULL },
@@ -119,6 +120,71 @@ START_TEST(test_encoded_refusals)
 }
 END_TEST
 
+/* Every entry of a list written by hand or by jansson (tells.c chooses)
+ * reaches the peer as suite_test_json would have made it, and the plain
+ * ones were the ones without options. */
+START_TEST(test_suite_tests)
+{
+	static const char *const names[] = { "outcomes", "groups", "many",
+	    "fixtures" };
+	const char *build = getenv("DM_BUILD");
+	struct event_base *base = event_base_new();
+	struct suite_error err;
+	struct tu_pair p;
+	struct suite *st;
+	size_t i, n, k, plain = 0, other = 0;
+	char *path;
+	json_t *piece, *want;
+
+	ck_assert_msg(build != NULL, "DM_BUILD unset: run through make check");
+	for (k = 0; k < DM_NELEM(names); k++) {
+		got = json_array();
+		tu_pair_open(base, &p, NULL, table);
+		/* Authenticated peers: a piece may be up to the full limit. */
+		amp_conn_set_limit(p.a, FRAME_LIMIT_DEFAULT);
+		amp_conn_set_limit(p.b, FRAME_LIMIT_DEFAULT);
+		xasprintf(&path, "%s/suites/%s.so", build, names[k]);
+		st = suite_load(path, host_get(), &err);
+		ck_assert_msg(st != NULL, "%s: %s", path, err.text);
+		n = suite_count(st);
+		ck_assert_uint_gt(n, 1);
+		/* Two pieces: the second starts where the first ended. */
+		ck_assert_int_eq(tell_suite_tests(p.a, "sh\"own\xff.so", st, 0,
+		    n / 2), 0);
+		ck_assert_int_eq(tell_suite_tests(p.a, "sh\"own\xff.so", st,
+		    n / 2, n), 0);
+		receive(base, 2);
+		for (i = 0; i < n; i++) {
+			piece = json_array_get(got, i < n / 2 ? 0 : 1);
+			ck_assert_str_eq(json_get_str(piece, "suite", ""),
+			    "sh\"own\xef\xbf\xbd.so");
+			ck_assert_int_eq(json_get_int(piece, "first", -1),
+			    i < n / 2 ? 0 : (long long)(n / 2));
+			want = suite_test_json(st, suite_get(st, i));
+			ck_assert_msg(json_equal(json_array_get(json_object_get(
+			    piece, "tests"), i < n / 2 ? i : i - n / 2), want),
+			    "%s: entry %zu differs", names[k], i);
+			if (suite_test_plain(st, suite_get(st, i))) {
+				plain++;
+				ck_assert_uint_le(json_object_size(want), 4);
+			} else
+				other++;
+			json_decref(want);
+		}
+		suite_free(st);
+		free(path);
+		amp_conn_close(p.a, "done", 0);
+		amp_conn_close(p.b, "done", 0);
+		tu_loop_for(base, 0.05);
+		json_decref(got);
+	}
+	/* Both ways were taken. */
+	ck_assert_uint_gt(plain, 0);
+	ck_assert_uint_gt(other, 0);
+	event_base_free(base);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -129,6 +195,7 @@ main(void)
 
 	tcase_add_test(tc, test_started_and_passed);
 	tcase_add_test(tc, test_encoded_refusals);
+	tcase_add_test(tc, test_suite_tests);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
