@@ -92,19 +92,23 @@ if [ "$(id -u)" = 0 ]; then
 	chmod 755 "$W"
 fi
 
-# daemon NAME ADDR:PORT [NETNS] : a daemon with two slots, detached;
-# returns once it listens. Its log is NAME.log.
+# daemon NAME ADDR:PORT [NETNS [ARGS...]] : a daemon with two slots,
+# detached; returns once it listens. Its log is NAME.log.
 daemon() {
+	_n=$1
+	_a=$2
 	_ns=""
 	[ -n "${3:-}" ] && _ns="ip netns exec $3"
-	rm -f "$W/$1.pid"
-	mkdir -p "$W/$1.cache"
-	chmod 777 "$W/$1.cache"
+	shift 2
+	[ $# -gt 0 ] && shift
+	rm -f "$W/$_n.pid"
+	mkdir -p "$W/$_n.cache"
+	chmod 777 "$W/$_n.cache"
 	# shellcheck disable=SC2086
-	$_ns "$DW" --listen "$2" -j 2 $AS --cache-dir "$W/$1.cache" \
-	    --log "$W/$1.log" --pidfile "$W/$1.pid"
+	$_ns "$DW" --listen "$_a" -j 2 $AS --cache-dir "$W/$_n.cache" \
+	    --log "$W/$_n.log" --pidfile "$W/$_n.pid" "$@"
 	_rc=$?
-	[ -f "$W/$1.pid" ] && PIDS="$PIDS $(cat "$W/$1.pid")"
+	[ -f "$W/$_n.pid" ] && PIDS="$PIDS $(cat "$W/$_n.pid")"
 	return $_rc
 }
 
@@ -131,6 +135,29 @@ best out.txt "$DM" $D --tx "2*tcp=127.0.0.1:$P" farm_trivial.so
 tcp=$T
 row "tcp= on loopback" "$tcp" \
     "$(closing out.txt); $(pct "$(rate "$N" "$tcp")" "$(rate "$N" "$popen")") of popen (target >= 80%)"
+
+# The same over TLS, both sides authenticated, as beyond loopback.
+C="$W/certs"
+if command -v openssl >/dev/null 2>&1 &&
+    sh "$DM_TOP/contrib/make-certs.sh" "$C" ca &&
+    sh "$DM_TOP/contrib/make-certs.sh" "$C" server farm &&
+    sh "$DM_TOP/contrib/make-certs.sh" "$C" client mgr; then
+	chmod 755 "$C"
+	chmod 644 "$C"/*.pem "$C"/*.key
+	PT=$(free_port)
+	if daemon tls "127.0.0.1:$PT" "" --tls-cert "$C/farm.pem" \
+	    --tls-key "$C/farm.key" --tls-ca "$C/ca.pem"; then
+		TLS="--tls-cert $C/mgr.pem --tls-key $C/mgr.key --tls-ca $C/ca.pem"
+		# shellcheck disable=SC2086
+		"$DM" $D -q $TLS --tx "tcp=127.0.0.1:$PT" farm_trivial.so \
+		    >warm.txt 2>&1
+		# shellcheck disable=SC2086
+		best out.txt "$DM" $D $TLS --tx "2*tcp=127.0.0.1:$PT" \
+		    farm_trivial.so
+		row "tcp= on loopback, TLS" "$T" \
+		    "$(closing out.txt); $(pct "$(rate "$N" "$T")" "$(rate "$N" "$popen")") of popen"
+	fi
+fi
 
 # ---- 10 ms more round trip ----------------------------------------------------
 how=""

@@ -144,6 +144,7 @@ done
 like "$OUT" "shipped $(wc -c <"$SUITES/mgr_mixed.so" | tr -d ' ') bytes (1 file sent" \
     "the suite travels to the hosts by content"
 like "$(cat h1/log)" "session" "the daemon's log shows its sessions"
+like "$(cat h1/log)" "started for run" "one for each worker of the run"
 
 # The same run again finds the suite in every host's cache.
 # shellcheck disable=SC2086
@@ -152,9 +153,20 @@ run 90 "$DM" $W $TLS --tx "$(tx 1)" --tx "$(tx 2)" --tx "$(tx 3)" \
 is "$(printf '%s\n' "$OUT" | grep -c 'shipped 0 bytes (1 file cached)')" 6 \
     "a second run sends no suite bytes to any host"
 
-# Without the farm's certificate the daemon refuses the manager.
+# Beyond loopback the manager will not go without TLS, and the daemon
+# refuses a manager whose certificate another CA signed.
 run 30 "$DM" $W --tx "tcp=$(addr 1):$PORT" "$SUITES/mgr_mixed.so"
 is "$RC" 4 "beyond loopback, tcp= without TLS is a usage error"
+sh "$DM_TOP/contrib/make-certs.sh" "$C/other" ca
+sh "$DM_TOP/contrib/make-certs.sh" "$C/other" client mgr
+run 60 "$DM" $W -j 1 --tx "tcp=$(addr 1):$PORT" --tls-cert "$C/other/mgr.pem" \
+    --tls-key "$C/other/mgr.key" --tls-ca "$C/ca.pem" "$SUITES/mgr_mixed.so"
+# (With TLS 1.3 the client is done with its handshake first: the
+# daemon's alert comes after it, on the connection.)
+like "$OUT$ERR" "(tcp=$(addr 1):$PORT) did not come up: " \
+    "a manager from another farm is refused by the daemon"
+like "$OUT$ERR" "unknown ca" "and it reports why"
+each_once "$OUT" mixed.ids "a refused manager: its local worker runs every test"
 
 # ---- a link set down mid-run ---------------------------------------------------
 # Nothing tells the manager: only the heartbeat finds the host gone.
