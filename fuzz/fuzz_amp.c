@@ -12,8 +12,14 @@
  * error.
  *
  * Input: one byte of flags (bit 0: trust the peer with the larger limit
- * from the start; bit 1: re-ask from answer callbacks), then the bytes
- * the peer sends.
+ * from the start; bit 1: re-ask from answer callbacks; bit 2: the peer's
+ * bytes, at most SYNC_INPUT_MAX of them, are all sent at once and read
+ * by amp_ask_sync, as an in-process test's dm_lock reads them, before
+ * the loop gets what it kept), then the bytes the peer sends.
+ *
+ * With bit 2, also checked: amp_ask_sync returns the reply it says it
+ * does (an answer, an error, or nothing), and an "echo" it answers
+ * inline is a well-framed answer like the loop's.
  */
 #include <sys/socket.h>
 
@@ -38,6 +44,9 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define N_ASKS		3	/* asked at the start */
 #define MAX_ASKS	(N_ASKS * 2)	/* and once again each, at most */
 #define MAX_KEPT	16
+/* Bytes the peer may send before amp_ask_sync reads: what it writes
+ * back meanwhile must fit the socket, since the peer reads only after. */
+#define SYNC_INPUT_MAX	8192
 
 static struct {
 	struct amp_conn	*conn;
@@ -235,6 +244,39 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* The peer sends everything and ends; amp_ask_sync reads it. Returns
+ * the bytes left for the loop to write (none). */
+static size_t
+sync_ask(int fd, const uint8_t *p, size_t left)
+{
+	json_t *reply = NULL, *v;
+	ssize_t n;
+	int rc;
+
+	while (left > 0) {
+		n = write(fd, p, left);
+		if (n <= 0)
+			bug("the socket cannot take the sync input");
+		p += n;
+		left -= (size_t)n;
+	}
+	shutdown(fd, SHUT_WR);
+	rc = amp_ask_sync(st.conn, "sync", json_pack("{s:s}", "name", "x"),
+	    "echo", &reply);
+	if (rc == -1) {
+		if (reply != NULL)
+			bug("amp_ask_sync failed with a reply");
+		return 0;
+	}
+	if (reply == NULL)
+		bug("amp_ask_sync answered without a reply");
+	v = json_object_get(reply, rc == 0 ? "_answer" : "_error");
+	if (!json_is_string(v) || json_string_value(v)[0] != 's')
+		bug("amp_ask_sync's reply is not its own");
+	json_decref(reply);
+	return 0;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -270,6 +312,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * sees EOF once it has read everything. */
 	p = data + 1;
 	left = size - 1;
+	if ((data[0] & 4) && left <= SYNC_INPUT_MAX)
+		left = sync_ask(sv[1], p, left);
 	for (rounds = 0; left > 0 && !st.closed && rounds < 100000; rounds++) {
 		n = write(sv[1], p, left);
 		if (n > 0) {

@@ -102,7 +102,7 @@ raw $F flat_kinds '' ' { "a" : -0 , "b":-12.5E+3,"c":true,"d":false,"e":null,"f"
 raw $F flat_edges '' '{"a":01,"b":1.,"c":-,"d":1e,"e":"\\n","a":2}'
 raw $F flat_big '' '{"i":123456789012345678901,"r":1e999,"s":-9223372036854775808}'
 
-# ---- fuzz_amp: flags (1: raised limit, 2: re-ask from callbacks) ----
+# ---- fuzz_amp: flags (1: raised limit, 2: re-ask from callbacks, 4: sync) ----
 A=fuzz_amp
 seed $A echo '\000' '{"_command":"echo","_ask":"a1","v":[1,"two",{"3":4}]}'
 seed $A typed '\000' \
@@ -139,3 +139,11 @@ raw $A empty_frame '\000' '\000\000\000\000'
 raw $A too_long '\000' '\000\001\000\001{'
 raw $A two_gib '\003' '\200\000\000\000'
 raw $A half '\000' '\000\000\000\050{"_command":"echo",'
+# amp_ask_sync (flag 4): its own answer is "s4" (three asks went first);
+# an echo answered inline, the rest kept for the loop.
+seed $A sync_answer '\004' '{"_command":"echo","_ask":"p1","v":1}' \
+    '{"_answer":"2"}' '{"_command":"keep","_ask":"k"}' '{"_answer":"s4"}' \
+    '{"_command":"release","_ask":"r"}'
+seed $A sync_error '\005' \
+    '{"_error":"s4","_error_code":"NOT_HELD","_error_description":"no"}'
+seed $A sync_broken '\004' '{"_command":"echo","v":1}' '[1]'

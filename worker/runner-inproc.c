@@ -125,13 +125,23 @@ inproc_discard_output(struct inproc *ip)
 
 void
 inproc_run(struct inproc *ip, const struct suite_test *t,
-    struct runner_result *res)
+    void (*group_fini)(void), struct runner_result *res)
 {
 	double started = clock_mono();
+	struct test_end fend;
 
 	host_ignore_leaks(1);
 	host_call(suite_test_init(t), t->def->fn, suite_test_fini(t),
 	    &ip->end, &ip->phase);
+	/* A group's fini after its last test: what it prints is that
+	 * test's, and so is its failure, unless the test failed itself. */
+	if (group_fini != NULL) {
+		syncc_group_fixture(ip->cfg->sync, 1);
+		if (host_call_fixture(PHASE_FINI, group_fini, &fend,
+		    &ip->phase) != HOW_RETURNED && ip->end.how == HOW_RETURNED)
+			memcpy(&ip->end, &fend, sizeof fend);
+		syncc_group_fixture(ip->cfg->sync, 0);
+	}
 	host_ignore_leaks(0);
 	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
 		fflush(stdout);
@@ -139,6 +149,17 @@ inproc_run(struct inproc *ip, const struct suite_test *t,
 	}
 	runner_judge(t, &ip->end, ip->phase, 1, 0, res);
 	res->duration = clock_mono() - started;
+	if (ip->mfd[0] != -1) {
+		res->out = inproc_collect(ip, 0, &res->out_len);
+		res->err = inproc_collect(ip, 1, &res->err_len);
+	}
+}
+
+void
+inproc_take_output(struct inproc *ip, struct runner_result *res)
+{
+	fflush(stdout);
+	fflush(stderr);
 	if (ip->mfd[0] != -1) {
 		res->out = inproc_collect(ip, 0, &res->out_len);
 		res->err = inproc_collect(ip, 1, &res->err_len);

@@ -383,45 +383,29 @@ runner_inproc_group(struct runner *r, const struct suite_test *t,
     size_t index, const struct runner_group *g)
 {
 	const struct dm_group_def *def = g->group->def;
-	struct test_end fend;
 
 	if (g->run != r->grun) {
 		r->grun = g->run;
-		syncc_set_test(r->cfg.sync, r->handle, -1);
+		syncc_group_fixture(r->cfg.sync, 1);
 		r->ginit_failed = inproc_fixture(r->inproc, PHASE_INIT,
 		    def != NULL ? def->opt.init : NULL, &r->gend) !=
 		    HOW_RETURNED;
-		syncc_set_test(r->cfg.sync, r->handle, (long)index);
+		syncc_group_fixture(r->cfg.sync, 0);
 	}
 	if (r->ginit_failed) {
+		/* Said to every test of the run; init runs once. */
 		runner_judge(t, &r->gend, PHASE_INIT, 1, 0, &r->res);
 		r->res.duration = 0;
-		inproc_discard_output(r->inproc);
+		inproc_take_output(r->inproc, &r->res);
 		return;
 	}
 	lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
 	    t->def->opt.todo != NULL);
-	inproc_run(r->inproc, t, &r->res);
-	if (g->last) {
-		syncc_set_test(r->cfg.sync, r->handle, -1);
-		/* The test's own failure is what its result says. */
-		if (inproc_fixture(r->inproc, PHASE_FINI, def != NULL ?
-		    def->opt.fini : NULL, &fend) != HOW_RETURNED &&
-		    r->res.outcome == OUTCOME_PASS) {
-			double d = r->res.duration;
-			const char *out = r->res.out, *err = r->res.err;
-			size_t olen = r->res.out_len, elen = r->res.err_len;
-
-			runner_judge(t, &fend, PHASE_FINI, 1, 0, &r->res);
-			r->res.duration = d;
-			r->res.out = out;
-			r->res.out_len = olen;
-			r->res.err = err;
-			r->res.err_len = elen;
-		}
-		r->grun = 0;
-	}
+	inproc_run(r->inproc, t, g->last && def != NULL ? def->opt.fini :
+	    NULL, &r->res);
 	lastword_disarm();
+	if (g->last)
+		r->grun = 0;
 }
 
 int
@@ -456,7 +440,7 @@ runner_start_group(struct runner *r, const struct suite *s, size_t index,
 	else {
 		lastword_arm(r->handle, index, runner_timeout(&r->cfg, t),
 		    t->def->opt.todo != NULL);
-		inproc_run(r->inproc, t, &r->res);
+		inproc_run(r->inproc, t, NULL, &r->res);
 		lastword_disarm();
 	}
 	r->done(r->ctx, s, index, &r->res);

@@ -29,8 +29,9 @@
 struct syncc {
 	struct amp_conn	*conn;		/* NULL: calls answer -1 */
 	int		 suite;		/* the running test, as asks name it */
-	long		 test;		/* -1: a group's own init or fini */
+	long		 test;
 	int		 running;
+	int		 group_fixture;	/* asks are the group's (test -1) */
 };
 
 /* An ask on its way for a boxed test. */
@@ -67,6 +68,14 @@ syncc_set_test(struct syncc *sc, int suite, long test)
 	sc->suite = suite;
 	sc->test = test;
 	sc->running = 1;
+	sc->group_fixture = 0;
+}
+
+void
+syncc_group_fixture(struct syncc *sc, int on)
+{
+	if (sc != NULL)
+		sc->group_fixture = on;
 }
 
 void
@@ -111,7 +120,8 @@ syncc_args(const struct syncc *sc, uint32_t op, const char *a, const char *b,
 		return NULL;
 	}
 	json_object_set_new(args, "suite", json_integer(sc->suite));
-	json_object_set_new(args, "test", json_integer(sc->test));
+	json_object_set_new(args, "test", json_integer(sc->group_fixture ? -1 :
+	    sc->test));
 	return args;
 }
 

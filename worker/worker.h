@@ -319,8 +319,12 @@ void		 boxer_stop(struct boxer *, enum runner_stop why);
 struct inproc;
 struct inproc	*inproc_new(const struct runner_config *);
 void		 inproc_free(struct inproc *);
+/* Runs the test, then group_fini (NULL: none) when it is a serial
+ * group's last. */
 void		 inproc_run(struct inproc *, const struct suite_test *,
-		    struct runner_result *res);
+		    void (*group_fini)(void), struct runner_result *res);
+/* What was printed since the last test, as res's output. */
+void		 inproc_take_output(struct inproc *, struct runner_result *res);
 void		 inproc_discard_output(struct inproc *);
 /* A group's init or fini (ph) in the worker; end->how is returned. */
 int		 inproc_fixture(struct inproc *, int ph, void (*fn)(void),
@@ -334,9 +338,11 @@ struct syncc	*syncc_new(void);
 void		 syncc_free(struct syncc *);
 /* The manager's connection (NULL once it has closed: calls answer -1). */
 void		 syncc_set_conn(struct syncc *, struct amp_conn *);
-/* The test running now, which asks name (test -1: a group's own init or
- * fini); clear when it has ended. */
+/* The test running now, which asks name; clear when it has ended. */
 void		 syncc_set_test(struct syncc *, int suite, long test);
+/* In-process, while a serial group's init or fini runs (on): its asks
+ * are the group's (test -1), held until the group's run ends. */
+void		 syncc_group_fixture(struct syncc *, int on);
 void		 syncc_clear_test(struct syncc *);
 /* Boxed: reads the requests waiting on fd (the worker's end of the sync
  * channel), forwards those of the process pid (the running test's, 0:

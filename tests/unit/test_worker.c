@@ -142,7 +142,39 @@ h_test_result(struct amp_request *req, json_t *box)
 	return 0;
 }
 
+/* The synchronisation asks, answered as a manager might: the lock's
+ * previous holder died, the board holds "v-KEY", the trail's start is
+ * true, the lock is not held. Each is an event naming its test. */
+static int
+h_sync(struct amp_request *req, json_t *box)
+{
+	struct worker *w = w_of(req);
+	const char *cmd = amp_request_command(req);
+	char buf[160];
+
+	snprintf(buf, sizeof buf, "ask %s %lld:%lld", cmd,
+	    json_get_int(box, "suite", -9), json_get_int(box, "test", -9));
+	json_array_append_new(w->events, json_string(buf));
+	if (strcmp(cmd, "lock") == 0)
+		amp_answer(req, json_pack("{s:b}", "previous_died", 1));
+	else if (strcmp(cmd, "board_get") == 0) {
+		snprintf(buf, sizeof buf, "v-%s", json_get_str(box, "key", ""));
+		amp_answer(req, json_pack("{s:s}", "value", buf));
+	} else if (strcmp(cmd, "trail") == 0)
+		amp_answer(req, json_pack("{s:b}", "result", 1));
+	else if (strcmp(cmd, "unlock") == 0)
+		amp_fail(req, "NOT_HELD", "not held");
+	else
+		amp_answer(req, NULL);
+	return 0;
+}
+
 static const struct amp_command client_table[] = {
+	{ "lock", h_sync, NULL },
+	{ "unlock", h_sync, NULL },
+	{ "board_get", h_sync, NULL },
+	{ "board_set", h_sync, NULL },
+	{ "trail", h_sync, NULL },
 	{ "suite_tests", h_suite_tests, NULL },
 	{ "test_started", h_test_started, NULL },
 	{ "test_output", h_test_output, NULL },
@@ -1387,6 +1419,133 @@ START_TEST(test_fixtures)
 }
 END_TEST
 
+/* ---- serial groups and the synchronisation calls ------------------------------ */
+
+#define WGC "tests/suites/wgroups.c"
+
+/* Runs the named tests of the last loaded suite as one run of group. */
+static void
+w_run_group(struct worker *w, int handle, const char *group,
+    const char *const *ids, struct reply *r)
+{
+	json_t *tests = json_array();
+
+	for (; *ids != NULL; ids++)
+		json_array_append_new(tests, json_integer(w_index(w, *ids)));
+	w_ask(w, r, "run", json_pack("{s:i, s:o, s:s}", "suite", handle,
+	    "tests", tests, "group", group));
+}
+
+static int
+has_event(struct worker *w, const char *event)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(w->events, i, e)
+		if (strcmp(json_string_value(e), event) == 0)
+			return 1;
+	return 0;
+}
+
+/* A serial group's run shares one process, set up once before its first
+ * test and torn down once after its last; a failed init is every test's
+ * error without running again; a failed fini is the last test's. */
+START_TEST(test_groups)
+{
+	struct worker *w = w_start_mode(_i);
+	const char *a, *b, *c;
+	char pid[32];
+	struct reply r;
+	int h;
+
+	json_decref(w_hello(w, mode_hello(_i)));
+	h = w_load(w, "wgroups");
+	w_run_group(w, h, "g", (const char *[]){ "g/a", "g/b", "g/c", NULL },
+	    &r);
+	ck_assert_msg(r.answer != NULL, "run failed: %s %s", r.code, r.text);
+	ck_assert_int_eq(json_get_int(r.answer, "ran", -1), 3);
+	reply_clear(&r);
+	check_result(w, h, "g/a", "pass", NULL, NULL, NULL);
+	check_result(w, h, "g/c", "pass", NULL, NULL, NULL);
+	a = w_output(w, h, "g/a", "stdout");
+	b = w_output(w, h, "g/b", "stdout");
+	c = w_output(w, h, "g/c", "stdout");
+	ck_assert_msg(strncmp(a, "init\npid=", 9) == 0, "g/a printed '%s'", a);
+	snprintf(pid, sizeof pid, "%.*s", (int)strcspn(a + 5, " "), a + 5);
+	ck_assert_msg(strncmp(b, pid, strlen(pid)) == 0 &&
+	    strstr(b, " n=2\n") != NULL, "g/b printed '%s', not %s n=2", b,
+	    pid);
+	ck_assert_msg(strncmp(c, pid, strlen(pid)) == 0 &&
+	    strstr(c, " n=3\nfini 4\n") != NULL, "g/c printed '%s'", c);
+
+	w_run_group(w, h, "bad", (const char *[]){ "bad/x", "bad/y", NULL },
+	    &r);
+	reply_clear(&r);
+	check_result(w, h, "bad/x", "error",
+	    "init fixture failed: no database", WGC, "@bad_group_init");
+	check_result(w, h, "bad/y", "error",
+	    "init fixture failed: no database", WGC, "@bad_group_init");
+	ck_assert_str_eq(w_output(w, h, "bad/x", "stdout"), "bad init\n");
+	ck_assert_str_eq(w_output(w, h, "bad/y", "stdout"), "");
+
+	w_run_group(w, h, "badfini", (const char *[]){ "badfini/p",
+	    "badfini/q", NULL }, &r);
+	reply_clear(&r);
+	check_result(w, h, "badfini/p", "pass", NULL, NULL, NULL);
+	check_result(w, h, "badfini/q", "error",
+	    "fini fixture failed: cannot clean up", WGC, "@bad_group_fini");
+
+	/* The same group again is a new run: set up anew. */
+	w_run_group(w, h, "g", (const char *[]){ "g/b", NULL }, &r);
+	reply_clear(&r);
+	b = w_output(w, h, "g/b", "stdout");
+	/* (Outputs of one test add up here.) */
+	ck_assert_msg(strstr(b, " n=2\ninit\npid=") != NULL &&
+	    strstr(b, " n=1\nfini 2\n") != NULL, "g/b alone printed '%s'", b);
+	w_finish_ok(w);
+}
+END_TEST
+
+START_TEST(test_group_errors)
+{
+	struct worker *w = w_start(0);
+	struct reply r;
+	int h;
+
+	json_decref(w_hello(w, NULL));
+	h = w_load(w, "wgroups");
+	w_run_group(w, h, "nope", (const char *[]){ "g/a", NULL }, &r);
+	assert_error(&r, "BAD_ARGUMENT", "the suite has no serial group 'nope'");
+	w_run_group(w, h, "g", (const char *[]){ "g/a", "bad/x", NULL }, &r);
+	assert_error(&r, "BAD_ARGUMENT", "tests[1] is not of group 'g'");
+	ck_assert_int_eq(json_object_size(w->results), 0);
+	w_finish_ok(w);
+}
+END_TEST
+
+/* dm_lock and the rest reach the manager as asks naming the test, and
+ * return what it answers: boxed through the helper's channel, and
+ * in-process on the worker's own connection. */
+START_TEST(test_sync_calls)
+{
+	struct worker *w = w_start_mode(_i);
+	char ev[64];
+	int h;
+
+	json_decref(w_hello(w, mode_hello(_i)));
+	h = w_load(w, "wgroups");
+	json_decref(w_run_ids(w, h, (const char *[]){ "sync/calls", NULL }));
+	check_result(w, h, "sync/calls", "pass", NULL, NULL, NULL);
+	ck_assert_str_eq(w_output(w, h, "sync/calls", "stdout"),
+	    "lock=1 board=v-k set=0 trail=1 unlock=-1\n");
+	snprintf(ev, sizeof ev, "ask lock %d:%ld", h, w_index(w,
+	    "sync/calls"));
+	ck_assert_msg(has_event(w, ev), "no event '%s'", ev);
+	w_finish_ok(w);
+}
+END_TEST
+
 /* ---- cancel, shutdown, end of file ---------------------------------------- */
 
 static void
@@ -1721,6 +1880,9 @@ worker_suite(void)
 	tcase_add_test(tc, test_lingering_child);
 	tcase_add_loop_test(tc, test_constructor_output, 0, 3);
 	tcase_add_loop_test(tc, test_fixtures, 0, 3);
+	tcase_add_loop_test(tc, test_groups, 0, 2);
+	tcase_add_test(tc, test_group_errors);
+	tcase_add_loop_test(tc, test_sync_calls, 0, 2);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_shutdown);
 	tcase_add_test(tc, test_eof_kills_test);
