@@ -925,10 +925,12 @@ amp_event_cb(struct bufferevent *bev, short what, void *arg)
 	char why[256];
 
 	/* libevent reports a write to a gone peer as ERROR or as EOF, but
-	 * always on the writing side. */
+	 * always on the writing side. Over TLS nothing can be read after
+	 * it (the TLS layer has stopped both ways, as when the write met
+	 * the peer's alert): that is the end at once. */
 	if ((what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) &&
 	    (what & BEV_EVENT_WRITING) && !(what & BEV_EVENT_READING) &&
-	    !c->closing && !c->write_dead) {
+	    !c->closing && !c->write_dead && !tls_is_tls(bev)) {
 		amp_write_failed(c, bev);
 		return;
 	}

@@ -322,6 +322,9 @@ void	 tls_peer_name(struct bufferevent *, char *buf, size_t size);
  * buf and 1 when TLS saw the error (a peer gone without close_notify is
  * "closed by peer"), 0 when it was not TLS's (errno tells). */
 int	 tls_conn_error(struct bufferevent *, char *buf, size_t size);
+/* Whether bev is a TLS one. Such a connection, once an error is
+ * reported on it, reads nothing more either. */
+int	 tls_is_tls(struct bufferevent *);
 
 /* ---- jsonutil.c ------------------------------------------------------- */
 

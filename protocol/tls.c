@@ -207,6 +207,12 @@ tls_error(struct bufferevent *bev, char *buf, size_t size)
  * can tell.
  */
 int
+tls_is_tls(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+int
 tls_conn_error(struct bufferevent *bev, char *buf, size_t size)
 {
 	unsigned long e, lib = 0;

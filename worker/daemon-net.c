@@ -47,6 +47,10 @@
 /* Refusals logged in a second, at most: a flood must not fill the disk
  * with its log. */
 #define DNET_REFUSALS_LOGGED	20
+/* Reads of what a refused peer had already sent, before its socket is
+ * closed (at most this many, of DNET_DRAIN_CHUNK bytes). */
+#define DNET_DRAIN_READS	16
+#define DNET_DRAIN_CHUNK	4096
 
 enum dconn_state {
 	DC_HANDSHAKE,		/* TLS handshake under way */
@@ -247,6 +251,27 @@ dconn_free(struct dconn *c)
 	free(c);
 }
 
+/*
+ * A socket closed with unread bytes sends a reset, and a reset makes the
+ * peer's kernel drop what it had not read yet: our last words, the TLS
+ * alert that says why it was refused ("unknown ca"). What it sent before
+ * is read and dropped here first (bounded, without waiting), so that the
+ * close is a FIN after them.
+ */
+static void
+dconn_drain(struct dconn *c)
+{
+	char buf[DNET_DRAIN_CHUNK];
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int i;
+
+	for (i = 0; fd >= 0 && i < DNET_DRAIN_READS; i++)
+		if (recv(fd, buf, sizeof buf, MSG_DONTWAIT) <= 0)
+			break;
+}
+
+/* The dead: never a connection handed to a session (that one is only
+ * forgotten, see dconn_handed_off). */
 static void
 dnet_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -257,6 +282,7 @@ dnet_reap_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((c = TAILQ_FIRST(&n->dead)) != NULL) {
 		TAILQ_REMOVE(&n->dead, c, entry);
+		dconn_drain(c);
 		dconn_free(c);
 	}
 }

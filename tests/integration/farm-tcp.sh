@@ -184,13 +184,17 @@ each_once "$OUT" slow.ids "a daemon killed, --reruns 1: one result each"
 # ---- a daemon that starts after the run did ------------------------------------
 # Nobody listens at first: reported, tried again while tests remain,
 # and its workers join once it is up.
+# Six seconds for the local worker alone: time enough, even on a busy
+# machine, for the daemon to start and be found.
+many lt/t 60 pass 0.1 >late
+cut -d' ' -f1 late >late.ids
 P6=$(free_port)
-bg 60 "$DM" $W -v -j 1 --tx "2*tcp=127.0.0.1:$P6" slow
+bg 90 "$DM" $W -v -j 1 --tx "2*tcp=127.0.0.1:$P6" late
 wait_for "$T_TMP/bg.out" "[w0] PASS"
 daemon "$P6"
 bg_wait
-is "$(closing "$OUT")" "distmgr: 40 passed" "a late daemon: every test passes"
-each_once "$OUT" slow.ids "a late daemon: one result each"
+is "$(closing "$OUT")" "distmgr: 60 passed" "a late daemon: every test passes"
+each_once "$OUT" late.ids "a late daemon: one result each"
 like "$OUT$ERR" "did not come up: cannot connect to 127.0.0.1:$P6" \
     "a late daemon: not there at the start, and reported"
 like "$OUT$ERR" "; trying again while tests remain" \
