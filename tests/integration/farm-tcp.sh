@@ -143,14 +143,25 @@ bg 60 "$DM" $W -v -j 1 --tx "2*tcp=127.0.0.1:$P4" slow
 wait_for "$T_TMP/bg.out" "[w2] PASS"
 kill -9 "-$DPID"
 bg_wait
-is "$RC" 1 "a daemon killed mid-run: the run ends (its running tests crashed)"
 sum_is "$OUT" 40 "a daemon killed: the counts add up"
 each_once "$OUT" slow.ids "a daemon killed: every test exactly one result"
-like "$(vlines "$OUT" | grep CRASH)" "host lost (tcp=127.0.0.1:$P4: connection closed by peer)" \
-    "a daemon killed: its running tests say host lost"
+like "$OUT" "down: host lost (tcp=127.0.0.1:$P4: " \
+    "a daemon killed: its workers are reported lost"
+# Its workers may have been between two tests (a slow manager, as under
+# AddressSanitizer, leaves them waiting for their next batch): then the
+# kill costs no test at all, and the run passes.
 n=$(vlines "$OUT" | grep -c CRASH)
-[ "$n" -ge 1 ] && [ "$n" -le 2 ] && ok "a daemon killed costs only its running tests ($n)" ||
+[ "$n" -le 2 ] && ok "a daemon killed costs only its running tests ($n)" ||
     not_ok "a daemon killed costs only its running tests ($n)"
+if [ "$n" -gt 0 ]; then
+	is "$RC" 1 "a daemon killed mid-run: the run fails (its running tests crashed)"
+	like "$(vlines "$OUT" | grep CRASH)" \
+	    "host lost (tcp=127.0.0.1:$P4: connection closed by peer)" \
+	    "a daemon killed: its running tests say host lost"
+else
+	is "$RC" 0 "a daemon killed between tests: the run passes"
+	ok "a daemon killed between tests: no test to say host lost"
+fi
 # Refused, or accepted by a listening socket not yet closed and then
 # reset: either way reported.
 like "$OUT$ERR" "(tcp=127.0.0.1:$P4) did not come up: " \

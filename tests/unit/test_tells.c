@@ -126,7 +126,7 @@ END_TEST
 START_TEST(test_suite_tests)
 {
 	static const char *const names[] = { "outcomes", "groups", "many",
-	    "fixtures" };
+	    "fixtures", "mgr_mixed", "deaths" };
 	const char *build = getenv("DM_BUILD");
 	struct event_base *base = event_base_new();
 	struct suite_error err;
