@@ -11,8 +11,8 @@
 # works (root, ip netns, sch_netem); otherwise from bench_delay, a relay
 # that holds every byte 5 ms each way. The table says which.
 #
-# Each figure is the best of BENCH_REPEAT runs (default 3), since the
-# machine may be shared. Prints times, tests/s and ratios; asserts
+# Each figure is the best of BENCH_REPEAT rounds (default 3), every
+# configuration run once a round, since the machine may be shared. Prints times, tests/s and ratios; asserts
 # nothing.
 set -u
 : "${DM_BUILD:?run through make bench}"
@@ -52,23 +52,6 @@ closing() { grep -E '^distmgr: ' "$1" | tail -n 1; }
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null ||
 	    echo $((20000 + $$ % 20000))
-}
-
-# best OUTFILE CMD... : the shortest of REPEAT runs in T; the last run's
-# output in OUTFILE
-best() {
-	_o=$1
-	shift
-	T=""
-	_i=0
-	while [ $_i -lt "$REPEAT" ]; do
-		_a=$(now)
-		"$@" >"$_o" 2>&1
-		_b=$(now)
-		_t=$(secs "$_a" "$_b")
-		T=$(awk -v a="$T" -v b="$_t" 'BEGIN { if (a == "" || b < a) print b; else print a }')
-		_i=$((_i + 1))
-	done
 }
 
 row() {	# row RUNNER SECONDS NOTE
@@ -121,22 +104,11 @@ fi
 "$DM" --no-cache --no-config -q --tx "tcp=127.0.0.1:$P" farm_trivial.so \
     >warm.txt 2>&1
 
-printf '\n%d trivial tests, two workers (boxed), best of %d\n\n' "$N" "$REPEAT"
-printf '%-44s %10s %16s  %s\n' runner wall rate "result / ratio"
-
 D="--no-cache --no-config"
-# shellcheck disable=SC2086
-best out.txt "$DM" $D -j 2 farm_trivial.so
-popen=$T
-row "popen (-j 2)" "$popen" "$(closing out.txt)"
 
-# shellcheck disable=SC2086
-best out.txt "$DM" $D --tx "2*tcp=127.0.0.1:$P" farm_trivial.so
-tcp=$T
-row "tcp= on loopback" "$tcp" \
-    "$(closing out.txt); $(pct "$(rate "$N" "$tcp")" "$(rate "$N" "$popen")") of popen (target >= 80%)"
-
+# ---- the other ends: TLS, and 10 ms more round trip ----------------------------
 # The same over TLS, both sides authenticated, as beyond loopback.
+TLS=""
 C="$W/certs"
 if command -v openssl >/dev/null 2>&1 &&
     sh "$DM_TOP/contrib/make-certs.sh" "$C" ca &&
@@ -151,15 +123,9 @@ if command -v openssl >/dev/null 2>&1 &&
 		# shellcheck disable=SC2086
 		"$DM" $D -q $TLS --tx "tcp=127.0.0.1:$PT" farm_trivial.so \
 		    >warm.txt 2>&1
-		# shellcheck disable=SC2086
-		best out.txt "$DM" $D $TLS --tx "2*tcp=127.0.0.1:$PT" \
-		    farm_trivial.so
-		row "tcp= on loopback, TLS" "$T" \
-		    "$(closing out.txt); $(pct "$(rate "$N" "$T")" "$(rate "$N" "$popen")") of popen"
 	fi
 fi
 
-# ---- 10 ms more round trip ----------------------------------------------------
 how=""
 if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 &&
     command -v tc >/dev/null 2>&1; then
@@ -167,24 +133,21 @@ if [ "$(id -u)" = 0 ] && command -v ip >/dev/null 2>&1 &&
 	if ip netns add "$NS" 2>/dev/null && ip -n "$NS" link set lo up &&
 	    ip netns exec "$NS" tc qdisc add dev lo root netem \
 	    delay "$((DELAY_MS / 2))ms" 2>/dev/null; then
-		how=netem
+		PN=$(free_port)
+		if daemon netns "127.0.0.1:$PN" "$NS"; then
+			how="tc netem on a namespace's loopback"
+			label="tcp= +${DELAY_MS} ms RTT (tc netem)"
+			# shellcheck disable=SC2086
+			ip netns exec "$NS" "$DM" $D -q \
+			    --tx "tcp=127.0.0.1:$PN" farm_trivial.so \
+			    >warm.txt 2>&1
+		else
+			ip netns del "$NS" 2>/dev/null
+			NS=""
+		fi
 	else
 		ip netns del "$NS" 2>/dev/null
 		NS=""
-	fi
-fi
-if [ "$how" = netem ]; then
-	PN=$(free_port)
-	if daemon netns "127.0.0.1:$PN" "$NS"; then
-		ip netns exec "$NS" "$DM" $D -q --tx "tcp=127.0.0.1:$PN" \
-		    farm_trivial.so >warm.txt 2>&1
-		# shellcheck disable=SC2086
-		best out.txt ip netns exec "$NS" "$DM" $D \
-		    --tx "2*tcp=127.0.0.1:$PN" farm_trivial.so
-		far=$T
-		label="tcp= +${DELAY_MS} ms RTT (tc netem, netns)"
-	else
-		how=""
 	fi
 fi
 if [ -z "$how" ]; then
@@ -196,13 +159,60 @@ if [ -z "$how" ]; then
 		sleep 0.05
 		i=$((i + 1))
 	done
-	# shellcheck disable=SC2086
-	best out.txt "$DM" $D --tx "2*tcp=127.0.0.1:$R" farm_trivial.so
-	far=$T
+	how="the bench_delay relay (no tc netem here)"
 	label="tcp= +${DELAY_MS} ms RTT (bench_delay relay)"
-	how="relay (no tc netem here)"
 fi
-row "$label" "$far" \
-    "$(closing out.txt); $(pct "$(rate "$N" "$far")" "$(rate "$N" "$popen")") of popen (target >= 50%)"
+
+# run_KIND : one timed run of each configuration, its output in out.KIND
+# shellcheck disable=SC2086
+run_popen() { "$DM" $D -j 2 farm_trivial.so; }
+# shellcheck disable=SC2086
+run_tcp() { "$DM" $D --tx "2*tcp=127.0.0.1:$P" farm_trivial.so; }
+# shellcheck disable=SC2086
+run_tls() { "$DM" $D $TLS --tx "2*tcp=127.0.0.1:$PT" farm_trivial.so; }
+run_far() {
+	if [ -n "$NS" ]; then
+		# shellcheck disable=SC2086
+		ip netns exec "$NS" "$DM" $D --tx "2*tcp=127.0.0.1:$PN" \
+		    farm_trivial.so
+	else
+		# shellcheck disable=SC2086
+		"$DM" $D --tx "2*tcp=127.0.0.1:$R" farm_trivial.so
+	fi
+}
+
+# ---- measuring -----------------------------------------------------------------
+# Round after round, each configuration once a round, so that a busy
+# spell of a shared machine falls on all of them alike; the best of
+# each is kept.
+KINDS="popen tcp far"
+[ -n "$TLS" ] && KINDS="popen tcp tls far"
+round=0
+while [ $round -lt "$REPEAT" ]; do
+	for k in $KINDS; do
+		_a=$(now)
+		"run_$k" >"out.$k" 2>&1
+		_b=$(now)
+		_t=$(secs "$_a" "$_b")
+		eval "_best=\${best_$k:-}"
+		_best=$(awk -v a="$_best" -v b="$_t" 'BEGIN { if (a == "" || b < a) print b; else print a }')
+		eval "best_$k=\$_best"
+	done
+	round=$((round + 1))
+done
+
+printf '\n%d trivial tests, two workers (boxed), best of %d rounds\n\n' "$N" "$REPEAT"
+printf '%-44s %10s %16s  %s\n' runner wall rate "result / ratio"
+popen=$best_popen
+vs() {	# vs SECONDS : its rate as a share of popen's
+	pct "$(rate "$N" "$1")" "$(rate "$N" "$popen")"
+}
+row "popen (-j 2)" "$popen" "$(closing out.popen)"
+row "tcp= on loopback" "$best_tcp" \
+    "$(closing out.tcp); $(vs "$best_tcp") of popen (target >= 80%)"
+[ -n "$TLS" ] && row "tcp= on loopback, TLS" "$best_tls" \
+    "$(closing out.tls); $(vs "$best_tls") of popen"
+row "$label" "$best_far" \
+    "$(closing out.far); $(vs "$best_far") of popen (target >= 50%)"
 echo
 echo "latency added by: $how"

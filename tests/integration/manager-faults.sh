@@ -157,23 +157,26 @@ sleep 0.3
 none_alive "$ws" "a second Ctrl-C leaves no worker behind"
 
 # ---- kill -9 and SIGSTOP from outside ---------------------------------------------
-many o/t 30 pass 0.1 >outside
+# Three seconds of work on two workers: results reach the output file
+# once a second, so that much leaves tests for the worker to be killed
+# in the middle of, even when a busy machine flushes late.
+many o/t 60 pass 0.1 >outside
 cut -d' ' -f1 outside >outside.ids
-bg 30 "$DM" $W -j 2 -v outside
+bg 60 "$DM" $W -j 2 -v outside
 wait_for "$T_TMP/bg.out" "PASS o/t"
 kill -9 $(workers_of $BG | cut -d' ' -f1)
 bg_wait
-is "$(closing "$OUT")" "distmgr: 29 passed, 1 crashed" \
+is "$(closing "$OUT")" "distmgr: 59 passed, 1 crashed" \
     "kill -9 of a worker costs one test"
 each_once "$OUT" outside.ids "after kill -9 each test has one result line"
 
-bg 30 "$DM" $W -j 2 --heartbeat 1 -v outside
+bg 60 "$DM" $W -j 2 --heartbeat 1 -v outside
 wait_for "$T_TMP/bg.out" "PASS o/t"
 victim=$(workers_of $BG | cut -d' ' -f1)
 kill -STOP $victim
 bg_wait
 kill -CONT $victim 2>/dev/null
-stopped_ok "$OUT" 30
+stopped_ok "$OUT" 60
 each_once "$OUT" outside.ids "after SIGSTOP each test has one result line"
 
 # ---- many workers --------------------------------------------------------------------
