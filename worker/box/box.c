@@ -3,7 +3,9 @@
  * tests boxed starts one per loaded suite; it loads the same suite and
  * forks a child per test on the worker's word, so that what a boxed test
  * costs is the fork of this small process: the worker, with libevent,
- * jansson, OpenSSL and its heap mapped, forks at twice the cost.
+ * jansson, OpenSSL and its heap mapped, forks at twice the cost. A
+ * serial group's tests share one child instead, which runs the group's
+ * set-up, its tests in turn and its tear-down.
  *
  *   distworker-box SUITE WORKER-PID VERSION
  *
