@@ -9,7 +9,9 @@
 #                 resource lock (.lock = "L", the scheduler keeps them
 #                 apart) and once with dm_lock("L") alone (they run on
 #                 every worker and queue at the manager). They cannot
-#                 overlap, so the ideal is 200 x 5 ms = 1.0 s
+#                 overlap, so the ideal is 200 x 5 ms = 1.0 s; the floor is
+#                 the same 200 tests without a lock, -j 1 (one after
+#                 another, each paying a boxed test's own cost)
 #   isolated 10%  400 tests of 20 ms with -j 4 where 40 (10%) are one
 #                 isolated_free group, against the same 400 all free: the
 #                 ideal makespan is 2.0 s in both (the isolated phase runs
@@ -85,6 +87,7 @@ gen() {	# NAME N BODY-OF-i... (a shell snippet printing test i's line)
 gen plain 2000 'echo "DM_TEST(p, t$i) { }"'
 gen locked 2000 'echo "DM_TEST(l, t$i) { own_lock(\"k$i\"); }"'
 gen contended 200 'echo "DM_TEST(c, t$i, .lock = \"L\") { nap(5); }"'
+gen serial1 200 'echo "DM_TEST(c, t$i) { nap(5); }"'
 gen dmlock 200 'echo "DM_TEST(c, t$i) { if (dm_lock(\"L\") != 0) DM_FAIL(\"lock\"); nap(5); dm_unlock(\"L\"); }"'
 gen allfree 400 'echo "DM_TEST(f, t$i) { nap(20); }"'
 gen isofree 400 'if [ $i -lt 40 ]; then echo "DM_TEST(iso, t$i, .group = \"iso\", .strategy = \"isolated_free\") { nap(20); }"; else echo "DM_TEST(f, t$i) { nap(20); }"; fi'
@@ -103,6 +106,8 @@ for mode in boxed --no-fork; do
 	echo "  -> $(awk -v a="$tl" -v b="$tp" 'BEGIN { printf "%.0f", (a - b) / 2000 * 4 * 1e6 }') us of a worker's time per dm_lock+dm_unlock pair ($mode), wall ratio $(ratio "$tl" "$tp")"
 done
 
+best3 out "$DM" --no-cache -q -j 1 serial1.so
+row contended "no lock, -j 1 (floor)" "$T" 201 "$(closing out); ratio $(ratio "$T" 1.0) to 1.0 s"
 best3 out "$DM" --no-cache -q -j 4 contended.so
 row contended ".lock, -j 4" "$T" 201 "$(closing out); ideal 1.0 s, ratio $(ratio "$T" 1.0)"
 best3 out "$DM" --no-cache -q -j 4 dmlock.so
