@@ -77,6 +77,7 @@ struct boxed {
 	const struct suite		*suite;
 	size_t				 index;
 	const struct suite_test		*test;
+	const struct dm_group_def	*gdef;	/* its serial group's */
 	double				 started;
 	double				 timeout;
 	enum runner_stop		 stopped;
@@ -207,8 +208,23 @@ boxed_child(struct boxed *b, const struct suite_test *t, const int pipes[4])
 	boxed_child_fds(b, pipes);
 	host_set_process(getpid());
 	b->page->state = BOX_RUNNING;
+	/* Without the helper a serial group's tests share no process:
+	 * each is set up and torn down around itself. */
+	if (b->gdef != NULL && host_call_fixture(PHASE_INIT,
+	    b->gdef->opt.init, &b->page->end, &b->page->phase) !=
+	    HOW_RETURNED)
+		goto done;
 	host_call(suite_test_init(t), t->def->fn, suite_test_fini(t),
 	    &b->page->end, &b->page->phase);
+	if (b->gdef != NULL) {
+		struct test_end fend;
+
+		if (host_call_fixture(PHASE_FINI, b->gdef->opt.fini, &fend,
+		    &b->page->phase) != HOW_RETURNED &&
+		    b->page->end.how == HOW_RETURNED)
+			memcpy(&b->page->end, &fend, sizeof fend);
+	}
+done:
 	if (__fpending(stdout) > 0 || __fpending(stderr) > 0) {
 		fflush(stdout);
 		fflush(stderr);
@@ -357,12 +373,14 @@ boxed_spawn(struct boxed *b, const struct suite_test *t, const int pipes[4],
 }
 
 int
-boxed_start(struct boxed *b, const struct suite *s, size_t index)
+boxed_start(struct boxed *b, const struct suite *s, size_t index,
+    const struct runner_group *g)
 {
 	const struct suite_test *t = suite_get(s, index);
 	sigset_t saved;
 	int pipes[4], status;
 
+	b->gdef = g != NULL && g->group != NULL ? g->group->def : NULL;
 	if (!b->reset_known)
 		boxed_find_handlers(b);
 	if (boxed_pipes(b, pipes) == -1)

@@ -434,7 +434,7 @@ runner_start_group(struct runner *r, const struct suite *s, size_t index,
 	if (r->inproc == NULL || suite_test_expects_death(t))
 		return r->boxer != NULL ? boxer_start(r->boxer, s, index,
 		    r->inproc == NULL ? g : NULL) : boxed_start(r->boxed, s,
-		    index);
+		    index, r->inproc == NULL ? g : NULL);
 	if (g != NULL)
 		runner_inproc_group(r, t, index, g);
 	else {

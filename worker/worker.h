@@ -245,7 +245,8 @@ void		 runner_close_in_child(struct runner *, int fd);
 int		 runner_start(struct runner *, const struct suite *,
 		    size_t index);
 /* The same for a serial group's test (g NULL: none). Without the box
- * helper, boxed, each test still gets a child of its own. */
+ * helper, boxed, each test still gets a child of its own, with the
+ * group's init and fini around it. */
 int		 runner_start_group(struct runner *, const struct suite *,
 		    size_t index, const struct runner_group *g);
 int		 runner_busy(const struct runner *);
@@ -288,8 +289,10 @@ struct boxed	*boxed_new(struct event_base *, const struct runner_config *,
 		    runner_done_fn done, void *ctx);
 void		 boxed_free(struct boxed *);
 void		 boxed_close_in_child(struct boxed *, int fd);
+/* g (may be NULL): a serial group's test, set up and torn down around
+ * itself, since without the helper no process is shared. */
 int		 boxed_start(struct boxed *, const struct suite *,
-		    size_t index);
+		    size_t index, const struct runner_group *g);
 int		 boxed_busy(const struct boxed *);
 void		 boxed_stop(struct boxed *, enum runner_stop why);
 

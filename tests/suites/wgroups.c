@@ -4,6 +4,7 @@
  * whose tests share the process its init set up, one whose init fails,
  * one whose fini fails, and a test calling every dm_ function.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -43,3 +44,7 @@ DM_TEST(sync, calls)
 	    dm_trail("t", DM_START), dm_unlock("db"));
 	free(v);
 }
+
+/* The box helper ignores SIGINT and SIGTERM; its tests must not. */
+DM_TEST(sig, term, .signal = SIGTERM) { raise(SIGTERM); }
+DM_TEST(sig, intr, .signal = SIGINT) { raise(SIGINT); }

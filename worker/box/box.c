@@ -3,7 +3,9 @@
  * tests boxed starts one per loaded suite; it loads the same suite and
  * forks a child per test on the worker's word, so that what a boxed test
  * costs is the fork of this small process: the worker, with libevent,
- * jansson, OpenSSL and its heap mapped, forks at twice the cost.
+ * jansson, OpenSSL and its heap mapped, forks at twice the cost. A
+ * serial group's tests share one child instead, which runs the group's
+ * set-up, its tests in turn and its tear-down.
  *
  *   distworker-box SUITE WORKER-PID VERSION
  *
@@ -55,6 +57,10 @@ static pid_t			 self;
 static int			 reset[BOX_RESET_MAX];
 static size_t			 nreset;
 static char			 stdout_buf[BUFSIZ];
+/* What the helper ignores and its tests must not: a Ctrl-C or a
+ * timeout(1) reaches the worker's whole process group, and the worker,
+ * not the helper dying first, says what became of the running test. */
+static const int		 box_ignored[] = { SIGINT, SIGTERM, SIGHUP };
 
 static void
 box_send(struct box_msg *m, size_t len)
@@ -151,6 +157,8 @@ box_child_setup(void)
 	sa.sa_handler = SIG_DFL;
 	for (i = 0; i < nreset; i++)
 		sigaction(reset[i], &sa, NULL);
+	for (i = 0; i < DM_NELEM(box_ignored); i++)
+		sigaction(box_ignored[i], &sa, NULL);
 	/* A test must not speak for the helper. */
 	close(BOX_FD_CONTROL);
 	host_set_process(getpid());
@@ -659,6 +667,7 @@ int
 main(int argc, char **argv)
 {
 	struct box_msg m;
+	size_t i;
 
 	if (argc != 4 || fcntl(BOX_FD_CONTROL, F_GETFD) == -1) {
 		fprintf(stderr, "%s: started by distworker only\n", argv[0]);
@@ -678,6 +687,8 @@ main(int argc, char **argv)
 	fflush(stdout);
 	fflush(stderr);
 	box_find_handlers();
+	for (i = 0; i < DM_NELEM(box_ignored); i++)
+		signal(box_ignored[i], SIG_IGN);
 	memset(&m, 0, sizeof m);
 	m.type = BOX_MSG_READY;
 	m.version = BOX_VERSION;
