@@ -1,12 +1,17 @@
 #!/bin/sh
 # 30-manager.sh - distmgr on one machine, side by side with its peers in
-# the same run: a plain fork+waitpid loop (the floor), Check's fork mode
+# the same run: a plain fork+waitpid loop (the floor), the same loop
+# with the suite loaded (alone and two at once), Check's fork mode
 # (serial), Criterion (--jobs N) and pytest-xdist (-n N), each where
 # installed. The workloads are the issue's: 10,000 trivial tests; 64
 # CPU-bound tests of 50 ms; 200 tests sleeping 50 ms with -j 16; a skewed
 # mix with the long tests last, -j 4, first and second run; 1,000 tests of
 # which 10 crash; start-up latency and memory with -j 16; 1,000,000
 # trivial tests and the manager's bytes per test.
+#
+# The boxed trivial run and the floors are each the best of three: on a
+# shared VM a fork loop's rate swings threefold between runs, with how
+# the host schedules the parent's and the child's wake-ups.
 #
 # Prints wall times, tests/s and ratios; asserts nothing. The sources of
 # every workload are generated here, under $DM_BUILD/bench-work.
@@ -238,6 +243,64 @@ int main(int argc, char **argv)
 EOF
 cc -O2 -o floor floor.c
 
+# The floor for this suite: the same loop in a process that has loaded
+# it, calling each test in the child (issue 3's fork+call+waitpid). A
+# suite of 10,000 tests has relocated pages a fork must map again, which
+# the plain loop above does not pay and no forking runner escapes.
+cat >floor_suite.c <<'EOF'
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "distmgr.h"
+int main(int argc, char **argv)
+{
+	const struct dm_registry *(*entry)(const struct dm_host *);
+	const struct dm_registry *reg;
+	void *dl;
+	size_t i;
+	int st;
+	pid_t p;
+
+	if (argc != 2 || (dl = dlopen(argv[1], RTLD_NOW)) == NULL)
+		return 1;
+	*(void **)&entry = dlsym(dl, "dm_suite_entry_v1");
+	if (entry == NULL || (reg = entry(NULL)) == NULL)
+		return 1;
+	for (i = 0; i < reg->ntests; i++) {
+		if ((p = fork()) == 0) {
+			reg->tests[i]->fn();
+			_exit(0);
+		}
+		waitpid(p, &st, 0);
+	}
+	printf("%zu forks\n", reg->ntests);
+	return 0;
+}
+EOF
+cc -O2 -I"$INC" -o floor_suite floor_suite.c -ldl
+
+# Two CPU-bound loops at once, 32 x 50 ms of CPU each: what the machine
+# gives two busy processes (a VM's stolen time makes it more than 1.6 s).
+cat >spin.c <<'EOF'
+#include <time.h>
+static double cpu(void) { struct timespec ts; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return ts.tv_sec + ts.tv_nsec / 1e9; }
+int main(void)
+{
+	volatile unsigned x = 0;
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		double end = cpu() + 0.05;
+		while (cpu() < end)
+			x++;
+	}
+	return 0;
+}
+EOF
+cc -O2 -o spin spin.c
+
 echo "generating and building the workloads ..."
 for k in "trivial 10000" "cpu 64" "sleep 200" "skew 100" "crashy 1000" \
     "stamp 32"; do
@@ -283,14 +346,33 @@ check_run() {
 printf '\n%-22s %-28s %11s %18s  %s\n' workload runner wall rate "result / note"
 
 # ---- trivial ------------------------------------------------------------------
-timed out.txt ./floor 10000
+# best3 OUTFILE CMD... : the fastest of three runs in T (forks are what
+# a shared VM's scheduling makes noisiest)
+best3() {
+	_best=
+	for _i in 1 2 3; do
+		timed "$@"
+		_best=$(awk -v a="$_best" -v b="$T" \
+		    'BEGIN { print (a == "" || b < a) ? b : a }')
+	done
+	T=$_best
+}
+# of2x SECONDS FLOOR : a 10,000-test run's rate over twice a floor's
+of2x() { ratio "$(rate 10000 "$1")" "$(awk -v f="$2" 'BEGIN { print 2 * 10000 / f }')"; }
+best3 out.txt ./floor 10000
 floor=$T
-row trivial-10000 "fork+waitpid loop, serial" "$floor" 10000 "the floor"
-timed out.txt "$DM" --no-cache -j 2 dm_trivial.so
-dm_boxed=$T
+row trivial-10000 "fork+waitpid loop, serial" "$floor" 10000 "the floor, best of 3"
+best3 out.txt ./floor_suite ./dm_trivial.so
+floors=$T
+row trivial-10000 "fork+call+waitpid, suite in" "$floors" 10000 \
+    "the floor with the suite loaded, best of 3"
+best3 out.txt sh -c './floor_suite ./dm_trivial.so & ./floor_suite ./dm_trivial.so; wait'
+floor2=$T
+row trivial-10000 "the same, two loops at once" "$floor2" 20000 \
+    "$(ratio "$(rate 20000 "$floor2")" "$(rate 10000 "$floors")")x one loop, best of 3"
+best3 out.txt "$DM" --no-cache -j 2 dm_trivial.so
 row trivial-10000 "distmgr -j 2 (boxed)" "$T" 10000 \
-    "$(closing out.txt); $(ratio "$(rate 10000 "$T")" \
-    "$(awk -v f="$floor" 'BEGIN { print 2 * 10000 / f }')") of 2x floor (target >= 0.80)"
+    "$(closing out.txt) (the last); best of 3: $(of2x "$T" "$floor") of 2x floor (target >= 0.80), $(of2x "$T" "$floors") of 2x the suite's, $(ratio "$(rate 10000 "$T")" "$(rate 20000 "$floor2")") of two loops"
 timed out.txt "$DM" --no-cache -j 2 --no-fork dm_trivial.so
 row trivial-10000 "distmgr -j 2 --no-fork" "$T" 10000 \
     "$(closing out.txt) (target >= 100000 tests/s)"
@@ -309,9 +391,13 @@ fi
 
 # ---- CPU-bound ------------------------------------------------------------------
 ideal=1.600
+timed out.txt sh -c './spin & ./spin; wait'
+spun=$T
+row cpu-64x50ms "two spin loops, 32 each" "$T" 64 \
+    "$(ratio "$T" $ideal)x ideal: the machine's floor here"
 timed out.txt "$DM" --no-cache -j 2 dm_cpu.so
 row cpu-64x50ms "distmgr -j 2" "$T" 64 \
-    "$(closing out.txt); $(ratio "$T" $ideal)x ideal 1.6 s (target <= 1.05)"
+    "$(closing out.txt); $(ratio "$T" $ideal)x ideal 1.6 s (target <= 1.05), $(ratio "$T" "$spun")x the spin loops"
 if [ $have_check = 1 ]; then
 	check_run cpu
 	row cpu-64x50ms "Check fork mode, serial" "$T" 64 \
